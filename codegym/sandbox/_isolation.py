@@ -1,0 +1,255 @@
+"""Linux isolation primitives for the sandbox server: namespaces, mounts, uid slots, reaping.
+
+Used only inside the sandbox server process (``_server``), never in the caller's process. Every
+function degrades to a no-op that reports what it could not do, so the sandbox still runs (with
+less isolation, said plainly in a warning) where the OS or the user's privileges refuse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import signal
+import stat
+import sys
+import tempfile
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+UID_BASE = 61000
+UID_COUNT = 1000
+LOCK_DIR = "/tmp/codegym-sandbox-uids"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def prctl(option: int, arg: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {source} on {target}",
+    )
+
+
+def umount_detach(target: str) -> None:
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+def acquire_uid_slot() -> tuple[int, int]:
+    """Reserve a uid no other codegym sandbox on this host uses; returns ``(uid, lock_fd)``.
+
+    The reservation is an advisory ``flock`` held for the server's lifetime, so concurrent
+    executors (vector envs, test workers) never share a uid, and killing "every process of this
+    uid" only ever hits this server's own programs.
+    """
+    os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+    start = (os.getpid() * 7) % UID_COUNT
+    for i in range(UID_COUNT):
+        uid = UID_BASE + (start + i) % UID_COUNT
+        fd = os.open(os.path.join(LOCK_DIR, f"{uid}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise OSError(errno.EAGAIN, "no free sandbox uid slot")
+
+
+def _blocking_ancestor(path: str) -> str | None:
+    """The highest ancestor of ``path`` that an unrelated uid cannot traverse, if any."""
+    parts = os.path.abspath(path).split(os.sep)
+    for i in range(2, len(parts) + 1):
+        ancestor = os.sep.join(parts[:i]) or os.sep
+        try:
+            mode = os.stat(ancestor).st_mode
+        except OSError:
+            return None
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return ancestor
+    return None
+
+
+def expose_readonly(paths: list[str]) -> list[str]:
+    """Make ``paths`` readable to unprivileged uids inside this mount namespace.
+
+    Interpreters installed under a private home (pyenv under ``/root``) cannot be read by the
+    sandbox uid. For each such private ancestor, mount an empty tmpfs over it and bind back only
+    the needed paths, read-only. The rest of the private tree stays hidden from programs.
+    Returns the private ancestors that were covered.
+    """
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            top = _blocking_ancestor(real)
+            if top is not None:
+                groups.setdefault(top, []).append(real)
+    for top, needed in groups.items():
+        needed = sorted(set(needed))
+        # A path inside another needed path comes along with it.
+        needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
+        staging = tempfile.mkdtemp(prefix="codegym-stage-")
+        try:
+            mount(top, staging, None, MS_BIND | MS_REC)
+            mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+            for path in needed:
+                rel = os.path.relpath(path, top)
+                os.makedirs(path, exist_ok=True)
+                for parent in _parents_between(top, path):
+                    os.chmod(parent, 0o755)
+                mount(os.path.join(staging, rel), path, None, MS_BIND | MS_REC)
+                mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        finally:
+            umount_detach(staging)
+            os.rmdir(staging)
+    return list(groups)
+
+
+def _parents_between(top: str, path: str) -> list[str]:
+    out, cur = [], path
+    while cur != top and cur != os.sep:
+        out.append(cur)
+        cur = os.path.dirname(cur)
+    out.append(top)
+    return out
+
+
+def private_tmp(run_root: str, size_mb: int) -> None:
+    """Give this namespace fresh, root-owned temp directories; programs write only in their cwd."""
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={size_mb}m")
+    for path in ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"):
+        if os.path.isdir(path) and not os.path.islink(path):
+            try:
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+            except OSError:
+                pass
+    os.makedirs(run_root, mode=0o755, exist_ok=True)
+
+
+def setup_namespaces(expose: list[str], run_root: str, tmp_mb: int) -> list[str]:
+    """Enter new mount and network namespaces (root only); returns the isolation features in force."""
+    features = []
+    unshare(CLONE_NEWNS | CLONE_NEWNET)
+    features += ["netns", "mountns"]
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    expose_readonly(expose)
+    private_tmp(run_root, tmp_mb)
+    features.append("private-tmp")
+    return features
+
+
+def setup_unprivileged_netns() -> bool:
+    """Without root: try a user namespace, for a private network namespace. True on success."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    except OSError:
+        return False
+    try:
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{uid} {uid} 1")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{gid} {gid} 1")
+    except OSError:
+        pass
+    return True
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process whose real or saved uid is ``uid``, as that uid.
+
+    Temporarily takes the slot uid as real and effective uid (keeping root as saved uid, to come
+    back), so ``kill(-1)`` reaches exactly that uid's processes: escaped sessions and daemons too.
+    """
+    os.setresuid(uid, uid, 0)
+    try:
+        for _ in range(3):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+    finally:
+        os.setresuid(0, 0, 0)
+
+
+def kill_descendants() -> None:
+    """SIGKILL this process's children (used without root, where uids cannot be switched)."""
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def reap_all(uid: int | None, deadline: float) -> bool:
+    """Kill and reap every descendant (this process is a child subreaper). True if none remain."""
+    while True:
+        if uid is not None:
+            kill_uid(uid)
+        else:
+            kill_descendants()
+        try:
+            while True:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+        except ChildProcessError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+
+
+def python_paths() -> list[str]:
+    """Directories a program's interpreter must be able to read (stdlib, site-packages)."""
+    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    return sorted(paths)

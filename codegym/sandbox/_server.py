@@ -1,0 +1,523 @@
+"""The sandbox server: a warm process that forks one isolated child per test.
+
+Started by :class:`codegym.sandbox.Executor` as ``python -m codegym.sandbox._server FD`` with a
+minimal environment. At start it reserves a private uid, enters new mount and network namespaces,
+hides private directories and temp dirs, and imports what programs commonly need. Then, for each
+job it receives on the socket ``FD``, it compiles the program once and runs every test in a forked
+child that drops to the reserved uid, sets resource limits, and runs the program under a line
+tracer. Results travel back to the child's parent (this server) through a shared memory page and
+files in the child's private working directory, never through anything the program could use to
+reach the caller. This server, not the program's process, decides timeouts and limit failures.
+
+The wire protocol with the executor is length-prefixed pickle frames; both ends are codegym's own
+code. Untrusted programs never write to that socket: children close it before anything runs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import io
+import json
+import mmap
+import os
+import pickle
+import resource
+import shutil
+import signal
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+# Modules programs commonly import, loaded once here so a forked child finds them in memory.
+PRELOAD = (
+    "abc array bisect calendar cmath collections collections.abc contextlib copy dataclasses "
+    "datetime decimal enum fractions functools hashlib heapq io itertools json math numbers "
+    "operator pprint queue random re statistics string struct textwrap threading time types "
+    "typing unicodedata"
+).split()
+
+SOLUTION_FILENAME = "<solution>"
+CHECK_FILENAME = "<check>"
+RESULT_MAX = 1 << 20
+COV_OFFSET = 4 + RESULT_MAX
+COV_LINES = 1 << 16
+RUN_ROOT = "/tmp/codegym-run"
+STDERR_KEEP = 4096
+STDOUT_KEEP = 4096
+
+_HDR = struct.Struct("!I")
+
+
+def send(sock_fd: int, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HDR.pack(len(data)) + data)
+    while view:
+        n = os.write(sock_fd, view)
+        view = view[n:]
+
+
+def recv(sock_fd: int) -> Any:
+    header = _read_exact(sock_fd, _HDR.size)
+    if header is None:
+        return None
+    (size,) = _HDR.unpack(header)
+    body = _read_exact(sock_fd, size)
+    if body is None:
+        return None
+    return pickle.loads(body)
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _vm_size_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _all_code_objects(code: Any) -> list[Any]:
+    out, stack = [], [code]
+    while stack:
+        c = stack.pop()
+        out.append(c)
+        stack.extend(k for k in c.co_consts if hasattr(k, "co_code"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The child: runs one test of one program. Never returns; ends with os._exit.
+# --------------------------------------------------------------------------------------------
+
+
+def _install_tracer(code: Any, shm: mmap.mmap) -> None:
+    """Record executed lines of the program's own code objects into the shared page.
+
+    Python 3.12+: ``sys.monitoring`` LINE events on the program's code objects only, each line
+    disabled after its first hit (near-zero overhead). Older Pythons: ``sys.settrace`` with a local
+    tracer on the program's frames, dropped per code object once all its lines were seen and
+    globally once the whole program was seen.
+    """
+    codes = _all_code_objects(code)
+
+    def mark(line: int) -> None:
+        if 0 < line < COV_LINES:
+            shm[COV_OFFSET + line] = 1
+
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None:
+        tool = monitoring.COVERAGE_ID
+        monitoring.use_tool_id(tool, "codegym")
+        disable = monitoring.DISABLE
+
+        def on_line(_code: Any, line: int) -> Any:
+            mark(line)
+            return disable
+
+        monitoring.register_callback(tool, monitoring.events.LINE, on_line)
+        for c in codes:
+            monitoring.set_local_events(tool, c, monitoring.events.LINE)
+        return
+
+    keep_alive = codes  # ids below stay valid while the code objects live
+    pending: dict[int, set[int]] = {}
+    for c in keep_alive:
+        lines = {line for _, _, line in c.co_lines() if line}
+        if lines:
+            pending[id(c)] = lines
+
+    def local(frame: Any, event: str, _arg: Any) -> Any:
+        if event == "line":
+            key = id(frame.f_code)
+            left = pending.get(key)
+            if left is None:
+                return None
+            line = frame.f_lineno
+            if line in left:
+                mark(line)
+                left.discard(line)
+                if not left:
+                    del pending[key]
+                    if not pending:
+                        sys.settrace(None)
+                    return None
+        return local
+
+    def global_tracer(frame: Any, _event: str, _arg: Any) -> Any:
+        return local if id(frame.f_code) in pending else None
+
+    sys.settrace(global_tracer)
+
+
+def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
+    data = json.dumps(record).encode()
+    if len(data) > RESULT_MAX:
+        data = json.dumps({"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}).encode()
+    shm[4 : 4 + len(data)] = data
+    shm[0:4] = _HDR.pack(len(data))
+
+
+def _exception_record(exc: BaseException, status: str = "exception") -> dict[str, Any]:
+    line, innermost = None, None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        innermost = filename
+        if filename == SOLUTION_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if status == "exception" and isinstance(exc, AssertionError) and innermost == CHECK_FILENAME:
+        status = "assertion"
+    try:
+        msg = str(exc)[:500]
+    except Exception:  # str() of a hostile exception may itself raise
+        msg = "<unprintable>"
+    return {"status": status, "exc_type": type(exc).__name__, "exc_line": line, "exc_msg": msg}
+
+
+def _to_json_value(value: Any, depth: int = 0) -> Any:
+    if depth > 100:
+        raise ValueError("return value nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json_value(v, depth + 1) for k, v in value.items()}
+    return {"__unjsonable__": type(value).__name__, "repr": repr(value)[:200]}
+
+
+def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: str, uid: int | None) -> None:
+    from codegym.sandbox.types import TestKind  # already imported by the server
+
+    limits = job["limits"]
+    try:
+        os.setsid()
+        os.chdir(workdir)
+        fd_in = os.open("stdin.txt", os.O_RDONLY)
+        fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.closerange(3, 1 << 16)
+        cpu_soft = int(limits.cpu_time) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (job["as_limit"], job["as_limit"]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        from codegym.sandbox import _isolation
+
+        _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _isolation.prctl(_isolation.PR_SET_NO_NEW_PRIVS, 1)
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"})
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
+        sys.argv = ["solution.py"]
+        sys.setrecursionlimit(job.get("recursion_limit", 10000))
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_PROF, limits.cpu_time)
+    except BaseException as exc:  # the sandbox failed to set up: not the program's fault
+        _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
+        os._exit(3)
+
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
+    record: dict[str, Any]
+    try:
+        if job["coverage"]:
+            _install_tracer(code, shm)
+        try:
+            exec(code, namespace)
+        except SystemExit as exc:
+            if test.kind is not TestKind.STDIO:
+                raise
+            if exc.code not in (None, 0):
+                raise
+        if test.kind is TestKind.STDIO:
+            if test.fn_name:
+                try:
+                    namespace[test.fn_name]()
+                except SystemExit as exc:
+                    if exc.code not in (None, 0):
+                        raise
+            record = {"status": "ok"}
+        elif test.kind is TestKind.CALL:
+            fn = namespace.get(test.fn_name)
+            if fn is None and isinstance(namespace.get("Solution"), type):
+                fn = getattr(namespace["Solution"](), test.fn_name)
+            if fn is None:
+                raise NameError(f"name {test.fn_name!r} is not defined")
+            value = fn(*test.args)
+            sys.settrace(None)
+            record = {"status": "ok", "returned": json.dumps(_to_json_value(value))}
+        else:
+            check_ns = namespace
+            exec(compile(test.check_code, CHECK_FILENAME, "exec", dont_inherit=True), check_ns)
+            check_ns["check"](namespace[test.fn_name])
+            record = {"status": "ok", "returned": "true"}
+    except SystemExit as exc:
+        record = {"status": "exit", "code": str(exc.code)[:100]}
+    except BaseException as exc:
+        record = _exception_record(exc)
+        try:
+            traceback.print_exception(exc)
+        except BaseException:
+            pass
+    sys.settrace(None)
+    try:
+        sys.stdout.flush()
+    except BaseException as exc:
+        if record.get("status") == "ok":
+            record = _exception_record(exc)
+    _write_result(shm, record)
+    os._exit(0)
+
+
+# --------------------------------------------------------------------------------------------
+# The server side of one test.
+# --------------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, sock_fd: int) -> None:
+        from codegym.sandbox import _isolation
+
+        self.iso = _isolation
+        self.sock_fd = sock_fd
+        self.features: list[str] = []
+        self.warnings: list[str] = []
+        self.uid: int | None = None
+        self.is_root = os.geteuid() == 0
+        if self.is_root:
+            self.uid, self.lock_fd = _isolation.acquire_uid_slot()
+            self.features.append("uid")
+            try:
+                self.features += _isolation.setup_namespaces(_isolation.python_paths(), RUN_ROOT, 512)
+            except OSError as exc:
+                self.warnings.append(f"namespaces unavailable ({exc}); network and /tmp are shared")
+        else:
+            self.warnings.append(
+                "not running as root: programs run under your own uid, so they can signal your "
+                "other processes and read your files; run as root for full isolation"
+            )
+            if _isolation.setup_unprivileged_netns():
+                self.features.append("netns")
+        os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
+        _isolation.prctl(_isolation.PR_SET_CHILD_SUBREAPER, 1)
+        for name in PRELOAD:
+            __import__(name)
+        import codegym.sandbox.types  # noqa: F401  (the child needs TestKind)
+
+        self.shm = mmap.mmap(-1, COV_OFFSET + COV_LINES)
+        self.baseline_vm = _vm_size_bytes()
+        self.counter = 0
+        # Objects alive now are shared with every child; keep the collector off them so children
+        # do not copy-on-write pages just by scanning.
+        gc.collect()
+        gc.freeze()
+
+    def serve(self) -> None:
+        send(self.sock_fd, {"ready": True, "features": self.features, "warnings": self.warnings, "uid": self.uid})
+        while True:
+            job = recv(self.sock_fd)
+            if job is None:
+                return
+            try:
+                reply = self.run_job(job)
+            except Exception as exc:
+                reply = {"infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"}
+            send(self.sock_fd, reply)
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        program: str = job["program"]
+        limits = job["limits"]
+        try:
+            if len(program.encode("utf-8", "surrogatepass")) > limits.program_bytes:
+                raise SyntaxError(f"program longer than the limit of {limits.program_bytes} bytes")
+            code = compile(program, SOLUTION_FILENAME, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            line = getattr(exc, "lineno", None)
+            return {"compile_error": f"{type(exc).__name__}: {exc}", "compile_line": line, "tests": []}
+        job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
+        job["max_line"] = min(program.count("\n") + 2, COV_LINES - 1)
+        results = []
+        stop = False
+        for test in job["tests"]:
+            if stop:
+                results.append({"status": "skipped"})
+                continue
+            raw = self.run_test(job, test, code)
+            results.append(raw)
+            if raw["status"] in ("infra",):
+                return {"infra_error": raw["detail"], "tests": results}
+            if limits.stop_after_timeout and raw["status"] in ("timeout", "memory", "output"):
+                stop = True
+        return {"tests": results}
+
+    def run_test(self, job: dict[str, Any], test: Any, code: Any) -> dict[str, Any]:
+        limits = job["limits"]
+        self.counter += 1
+        workdir = os.path.join(RUN_ROOT, str(self.counter))
+        os.mkdir(workdir, 0o700)
+        with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as f:
+            f.write(test.stdin)
+        if self.uid is not None:
+            os.chown(workdir, self.uid, self.uid)
+        shm = self.shm
+        shm[0:4] = b"\0\0\0\0"
+        if job["coverage"]:
+            shm[COV_OFFSET : COV_OFFSET + job["max_line"] + 1] = bytes(job["max_line"] + 1)
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                _child(job, test, code, shm, workdir, self.uid)
+            finally:
+                os._exit(4)
+        wall_killed = False
+        try:
+            wall_killed = not self._wait(pid, limits.effective_wall_time)
+            if wall_killed:
+                self._kill(pid)
+            _, status, usage = os.wait4(pid, 0)
+            wall = time.monotonic() - start
+            self.iso.reap_all(self.uid, time.monotonic() + 5.0)
+            return self._classify(job, test, status, usage, wall, wall_killed, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _wait(self, pid: int, timeout: float) -> bool:
+        """Wait for the child to exit; False when the wall-clock backstop ran out."""
+        import select
+
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+                time.sleep(0.001)
+            return False
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(timeout * 1000))
+        finally:
+            os.close(pidfd)
+
+    def _kill(self, pid: int) -> None:
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()
+            except OSError:
+                pass
+        if self.uid is not None:
+            self.iso.kill_uid(self.uid)
+
+    def _classify(self, job, test, status, usage, wall, wall_killed, workdir) -> dict[str, Any]:  # noqa: ANN001
+        limits = job["limits"]
+        cpu = usage.ru_utime + usage.ru_stime
+        out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
+        stdout = _read_capped(os.path.join(workdir, "stdout.txt"), limits.output_bytes + 1)
+        stderr = _read_tail(os.path.join(workdir, "stderr.txt"), STDERR_KEEP)
+        out["stdout"] = stdout.decode("utf-8", "replace")
+        out["stderr"] = stderr.decode("utf-8", "replace")
+        if job["coverage"]:
+            n = job["max_line"] + 1
+            page = self.shm[COV_OFFSET : COV_OFFSET + n]
+            out["lines"] = [i for i in range(n) if page[i]]
+        record: dict[str, Any] = {}
+        (size,) = _HDR.unpack(self.shm[0:4])
+        if 0 < size <= RESULT_MAX:
+            try:
+                record = json.loads(self.shm[4 : 4 + size])
+            except ValueError:
+                record = {"status": "garbled"}
+        out.update({k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record})
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        rstatus = record.get("status")
+
+        def done(kind: str, detail: str) -> dict[str, Any]:
+            out["status"], out["detail"] = kind, detail
+            return out
+
+        if rstatus == "setup":
+            return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
+        if wall_killed:
+            return done("timeout", f"killed after {limits.effective_wall_time:.1f} s of wall-clock time")
+        if cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
+            return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
+        if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes:
+            return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
+        if rstatus == "exception":
+            if record.get("exc_type") == "MemoryError":
+                return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
+            return done("runtime", f"{record.get('exc_type')}: {record.get('exc_msg', '')}")
+        if rstatus == "assertion":
+            return done("wrong", "a check assertion failed")
+        if rstatus == "exit":
+            return done("runtime", f"exited with status {record.get('code')}")
+        if sig is not None:
+            return done("runtime", f"killed by signal {signal.Signals(sig).name}")
+        if rstatus == "ok" and code == 0:
+            return out
+        if rstatus is None and code == 0 and test.kind.value == "stdio":
+            return out  # os._exit(0) after printing: judge what reached stdout
+        return done("runtime", f"exited with status {code} before the test finished")
+
+
+def _read_capped(path: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return b""
+
+
+def _read_tail(path: str, keep: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - keep))
+            return f.read(keep)
+    except OSError:
+        return b""
+
+
+def main() -> None:
+    sock_fd = int(sys.argv[1])
+    try:
+        server = Server(sock_fd)
+    except BaseException as exc:
+        send(sock_fd, {"fatal": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"})
+        raise SystemExit(1) from exc
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+"""The caller's side of the sandbox: a pool of warm server processes, a result cache, the API."""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+import pickle
+import queue
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Protocol, Union
+
+from codegym.errors import ConfigError, SandboxError
+from codegym.sandbox.compare import Comparator, default_comparator
+from codegym.sandbox.lines import normalise_lines
+from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase, TestKind, TestResult
+
+__all__ = ["Executor", "run", "run_many", "HasTests", "TestsLike"]
+
+logger = logging.getLogger(__name__)
+
+_HDR = struct.Struct("!I")
+_STATUS = {
+    "completed": None,
+    "wrong": Outcome.WRONG_ANSWER,
+    "runtime": Outcome.RUNTIME_ERROR,
+    "timeout": Outcome.TIMEOUT,
+    "memory": Outcome.MEMORY_LIMIT,
+    "output": Outcome.OUTPUT_LIMIT,
+    "skipped": Outcome.SKIPPED,
+}
+
+
+class HasTests(Protocol):
+    """Anything with a ``tests`` sequence (a :class:`codegym.problems.Problem`, for one)."""
+
+    @property
+    def tests(self) -> Sequence[TestCase]: ...
+
+
+TestsLike = Union[Sequence[TestCase], HasTests]
+
+
+def _tests_of(tests_or_problem: TestsLike) -> tuple[tuple[TestCase, ...], Comparator | None]:
+    tests = getattr(tests_or_problem, "tests", tests_or_problem)
+    comparator = getattr(tests_or_problem, "comparator", None)
+    if isinstance(tests, (str, bytes)) or not isinstance(tests, Iterable):
+        raise ConfigError(
+            f"expected a sequence of TestCase or an object with .tests, got {type(tests_or_problem).__name__}"
+        )
+    tests = tuple(tests)
+    for i, t in enumerate(tests):
+        if not isinstance(t, TestCase):
+            raise ConfigError(f"tests[{i}] is a {type(t).__name__}, not a codegym.sandbox.TestCase")
+    return tests, comparator if callable(comparator) else None
+
+
+class _Server:
+    """One sandbox server process and the socket to it."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._errlog = tempfile.TemporaryFile()
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "LANG": "C.UTF-8",
+        }
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "codegym.sandbox._server", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._errlog,
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.sock.settimeout(60)
+        hello = self._recv()
+        if hello is None or "fatal" in hello:
+            detail = hello["fatal"] if hello else self._stderr()
+            self.close()
+            raise SandboxError(f"the sandbox server failed to start: {detail}")
+        self.features: list[str] = hello["features"]
+        self.warnings: list[str] = hello["warnings"]
+
+    def _stderr(self) -> str:
+        self._errlog.seek(0)
+        return self._errlog.read()[-2000:].decode("utf-8", "replace")
+
+    def _recv(self) -> Any:
+        header = self._read(_HDR.size)
+        if header is None:
+            return None
+        body = self._read(_HDR.unpack(header)[0])
+        return None if body is None else pickle.loads(body)
+
+    def _read(self, n: int) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(_HDR.pack(len(data)) + data)
+            reply = self._recv()
+        except (OSError, socket.timeout) as exc:
+            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
+        if reply is None:
+            raise SandboxError(f"the sandbox server died: {self._stderr() or 'no message'}")
+        return reply
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self._errlog.close()
+
+
+class Executor:
+    """Runs untrusted programs against tests in isolated, resource-limited processes.
+
+    Keeps ``workers`` warm sandbox servers (one per core by default), spreads :meth:`run_many`
+    over them, and caches results keyed by program, tests, limits and coverage setting, since RL
+    samples repeat. Servers start on first use and stop on :meth:`close` (or at interpreter exit).
+    Executors pickle as their configuration, so envs holding one can go to subprocesses.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        limits: Limits | None = None,
+        coverage: bool = True,
+        cache_size: int = 4096,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        self.workers = workers or len(os.sched_getaffinity(0))
+        self.limits = limits or Limits()
+        self.coverage = coverage
+        self.cache_size = cache_size
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._idle: queue.LifoQueue[_Server] = queue.LifoQueue()
+        self._started = 0
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, ExecutionResult] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+        self.features: list[str] = []
+        self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
+        atexit.register(self.close)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("workers", "limits", "coverage", "cache_size")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- servers --------------------------------------------------------------------------------
+
+    def _acquire(self) -> _Server:
+        if self._closed:
+            raise SandboxError("this Executor is closed")
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            start = self._started < self.workers
+            if start:
+                self._started += 1
+        if not start:
+            return self._idle.get()
+        try:
+            server = _Server()
+        except BaseException:
+            with self._lock:
+                self._started -= 1
+            raise
+        if server.warnings and not self.features:
+            for message in server.warnings:
+                warnings.warn(f"codegym sandbox: {message}", RuntimeWarning, stacklevel=4)
+        self.features = server.features
+        return server
+
+    def _release(self, server: _Server | None) -> None:
+        if server is None:
+            with self._lock:
+                self._started -= 1
+        elif self._closed:
+            server.close()
+        else:
+            self._idle.put(server)
+
+    def close(self) -> None:
+        """Stop the sandbox servers. The executor can not be used afterwards."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                break
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        program: str,
+        tests_or_problem: TestsLike,
+        *,
+        limits: Limits | None = None,
+        coverage: bool | None = None,
+        comparator: Comparator | None = None,
+    ) -> ExecutionResult:
+        """Run ``program`` against every test; see :func:`codegym.sandbox.run`."""
+        if not isinstance(program, str):
+            raise ConfigError(f"program must be a str, got {type(program).__name__}")
+        tests, own_comparator = _tests_of(tests_or_problem)
+        comparator = comparator or own_comparator or default_comparator
+        limits = limits or self.limits
+        coverage = self.coverage if coverage is None else coverage
+        key = _cache_key(program, tests, limits, coverage, comparator)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                self.stats["cache_hits"] += 1
+                return replace(hit, cached=True)
+        start = time.perf_counter()
+        job = {"program": program, "tests": list(tests), "limits": limits, "coverage": coverage}
+        budget = 30.0 + sum(limits.effective_wall_time + 5.0 for _ in tests)
+        server: _Server | None = None
+        try:
+            server = self._acquire()
+            reply = server.call(job, budget)
+        except SandboxError as exc:
+            if server is not None:
+                server.close()
+                server = None
+            reply = {"infra_error": str(exc)}
+        finally:
+            self._release(server)
+        result = _build_result(program, tests, reply, comparator, time.perf_counter() - start)
+        self.stats["runs"] += 1
+        if result.outcome is Outcome.INFRA_ERROR:
+            self.stats["infra_errors"] += 1
+            logger.warning("sandbox infrastructure error: %s", result.infra_error)
+        elif self.cache_size:
+            with self._lock:
+                self._cache[key] = result
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return result
+
+    def run_many(
+        self,
+        jobs: Iterable[tuple[str, TestsLike]],
+        *,
+        limits: Limits | None = None,
+        coverage: bool | None = None,
+    ) -> list[ExecutionResult]:
+        """Run many ``(program, tests_or_problem)`` pairs in parallel over all workers, in order."""
+        jobs = list(jobs)
+        if len(jobs) <= 1 or self.workers == 1:
+            return [self.run(p, t, limits=limits, coverage=coverage) for p, t in jobs]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
+            pool = self._pool
+        futures = [pool.submit(self.run, p, t, limits=limits, coverage=coverage) for p, t in jobs]
+        return [f.result() for f in futures]
+
+
+def _cache_key(program: str, tests: tuple[TestCase, ...], limits: Limits, coverage: bool, comparator: Any) -> str:
+    h = hashlib.sha256()
+    h.update(program.encode("utf-8", "surrogatepass"))
+    h.update(pickle.dumps((tests, limits, coverage), protocol=4))
+    h.update(f"{getattr(comparator, '__module__', '')}.{getattr(comparator, '__qualname__', id(comparator))}".encode())
+    return h.hexdigest()
+
+
+def _build_result(
+    program: str, tests: tuple[TestCase, ...], reply: dict[str, Any], comparator: Comparator, wall: float
+) -> ExecutionResult:
+    if "infra_error" in reply:
+        return ExecutionResult(Outcome.INFRA_ERROR, infra_error=reply["infra_error"], wall_time=wall)
+    if "compile_error" in reply:
+        line = reply.get("compile_line")
+        failed = TestResult(Outcome.COMPILE_ERROR, detail=reply["compile_error"], exception_line=line)
+        return ExecutionResult(
+            Outcome.COMPILE_ERROR,
+            tests=tuple(failed for _ in tests),
+            compile_error=reply["compile_error"],
+            wall_time=wall,
+        )
+    results = []
+    union: set[int] = set()
+    for test, raw in zip(tests, reply["tests"]):
+        lines = normalise_lines(program, frozenset(raw.get("lines", ())))
+        union |= lines
+        outcome = _STATUS.get(raw["status"], Outcome.RUNTIME_ERROR)
+        detail = raw.get("detail", "")
+        if outcome is None:
+            outcome, detail = _judge(test, raw, comparator)
+        results.append(
+            TestResult(
+                outcome=outcome,
+                cpu_time=raw.get("cpu", 0.0),
+                wall_time=raw.get("wall", 0.0),
+                stdout=raw.get("stdout", "")[:4096],
+                stderr=raw.get("stderr", ""),
+                exception=raw.get("exc_type") if outcome.is_runtime_failure else None,
+                exception_line=raw.get("exc_line") if outcome.is_runtime_failure else None,
+                detail=detail,
+                executed_lines=lines,
+            )
+        )
+    overall = Outcome.PASSED
+    for r in results:
+        if r.outcome.severity > overall.severity:
+            overall = r.outcome
+    if overall is Outcome.SKIPPED:
+        overall = Outcome.WRONG_ANSWER
+    return ExecutionResult(overall, tests=tuple(results), executed_lines=frozenset(union), wall_time=wall)
+
+
+def _judge(test: TestCase, raw: dict[str, Any], comparator: Comparator) -> tuple[Outcome, str]:
+    if test.kind is TestKind.STDIO:
+        produced: Any = raw.get("stdout", "")
+    elif test.kind is TestKind.CALL:
+        try:
+            produced = json.loads(raw.get("returned", "null"))
+        except ValueError:
+            return Outcome.RUNTIME_ERROR, "the return value could not be decoded"
+    else:
+        produced = raw.get("returned") == "true"
+    try:
+        ok = comparator(test, produced)
+    except Exception as exc:
+        raise SandboxError(f"comparator {comparator!r} raised {type(exc).__name__}: {exc}") from exc
+    return (Outcome.PASSED, "") if ok else (Outcome.WRONG_ANSWER, "output differs from the expected output")
+
+
+_default: Executor | None = None
+_default_lock = threading.Lock()
+
+
+def default_executor() -> Executor:
+    """The shared executor behind :func:`run` and :func:`run_many`."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Executor()
+        return _default
+
+
+def run(
+    program: str,
+    tests_or_problem: TestsLike,
+    *,
+    limits: Limits | None = None,
+    coverage: bool = True,
+) -> ExecutionResult:
+    """Run ``program`` against ``tests_or_problem`` (a list of TestCase, or a problem) in the sandbox.
+
+    Every test runs in a fresh isolated process; see :class:`Executor` for the pool behind it and
+    ``docs/sandbox.md`` for what the isolation covers. Never raises for anything the program does:
+    its failures are outcomes, and failures of the sandbox itself are ``Outcome.INFRA_ERROR``.
+    """
+    return default_executor().run(program, tests_or_problem, limits=limits, coverage=coverage)
+
+
+def run_many(
+    jobs: Iterable[tuple[str, TestsLike]],
+    *,
+    limits: Limits | None = None,
+    coverage: bool = True,
+) -> list[ExecutionResult]:
+    """Run ``(program, tests_or_problem)`` pairs in parallel over all cores; results in job order."""
+    return default_executor().run_many(jobs, limits=limits, coverage=coverage)
