@@ -77,7 +77,9 @@ class ProblemFormatError(CodegymError, ValueError):
 class ProblemLoadError(CodegymError):
     """A problem file could not be loaded; ``errors`` lists every bad record found in it."""
 
-    def __init__(self, source: str, errors: list[ProblemFormatError] | None = None, message: str = "") -> None:
+    def __init__(
+        self, source: str, errors: list[ProblemFormatError] | None = None, message: str = ""
+    ) -> None:
         self.source = source
         self.errors = list(errors or [])
         lines = [message or f"{len(self.errors)} bad record(s) in {source}"]
@@ -104,7 +106,7 @@ class MissingDependencyError(CodegymError, ImportError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is required for this feature; install it with: pip install \"codegym[{extra}]\""
+            f'{package} is required for this feature; install it with: pip install "codegym[{extra}]"'
         )
 
 

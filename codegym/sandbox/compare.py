@@ -14,7 +14,14 @@ from typing import Any
 
 from codegym.sandbox.types import TestCase, TestKind
 
-__all__ = ["Comparator", "compare_stdout", "compare_values", "default_comparator", "REL_TOL", "ABS_TOL"]
+__all__ = [
+    "Comparator",
+    "compare_stdout",
+    "compare_values",
+    "default_comparator",
+    "REL_TOL",
+    "ABS_TOL",
+]
 
 REL_TOL = 1e-6
 ABS_TOL = 1e-6

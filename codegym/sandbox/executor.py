@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from codegym.errors import ConfigError, SandboxError
 from codegym.sandbox.compare import Comparator, default_comparator
@@ -51,7 +51,7 @@ class HasTests(Protocol):
     def tests(self) -> Sequence[TestCase]: ...
 
 
-TestsLike = Union[Sequence[TestCase], HasTests]
+TestsLike = Sequence[TestCase] | HasTests
 
 
 def _tests_of(tests_or_problem: TestsLike) -> tuple[tuple[TestCase, ...], Comparator | None]:
@@ -129,7 +129,7 @@ class _Server:
         try:
             self.sock.sendall(_HDR.pack(len(data)) + data)
             reply = self._recv()
-        except (OSError, socket.timeout) as exc:
+        except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
         if reply is None:
             raise SandboxError(f"the sandbox server died: {self._stderr() or 'no message'}")
@@ -316,22 +316,34 @@ class Executor:
         return [f.result() for f in futures]
 
 
-def _cache_key(program: str, tests: tuple[TestCase, ...], limits: Limits, coverage: bool, comparator: Any) -> str:
+def _cache_key(
+    program: str, tests: tuple[TestCase, ...], limits: Limits, coverage: bool, comparator: Any
+) -> str:
     h = hashlib.sha256()
     h.update(program.encode("utf-8", "surrogatepass"))
     h.update(pickle.dumps((tests, limits, coverage), protocol=4))
-    h.update(f"{getattr(comparator, '__module__', '')}.{getattr(comparator, '__qualname__', id(comparator))}".encode())
+    h.update(
+        f"{getattr(comparator, '__module__', '')}.{getattr(comparator, '__qualname__', id(comparator))}".encode()
+    )
     return h.hexdigest()
 
 
 def _build_result(
-    program: str, tests: tuple[TestCase, ...], reply: dict[str, Any], comparator: Comparator, wall: float
+    program: str,
+    tests: tuple[TestCase, ...],
+    reply: dict[str, Any],
+    comparator: Comparator,
+    wall: float,
 ) -> ExecutionResult:
     if "infra_error" in reply:
-        return ExecutionResult(Outcome.INFRA_ERROR, infra_error=reply["infra_error"], wall_time=wall)
+        return ExecutionResult(
+            Outcome.INFRA_ERROR, infra_error=reply["infra_error"], wall_time=wall
+        )
     if "compile_error" in reply:
         line = reply.get("compile_line")
-        failed = TestResult(Outcome.COMPILE_ERROR, detail=reply["compile_error"], exception_line=line)
+        failed = TestResult(
+            Outcome.COMPILE_ERROR, detail=reply["compile_error"], exception_line=line
+        )
         return ExecutionResult(
             Outcome.COMPILE_ERROR,
             tests=tuple(failed for _ in tests),
@@ -366,7 +378,9 @@ def _build_result(
             overall = r.outcome
     if overall is Outcome.SKIPPED:
         overall = Outcome.WRONG_ANSWER
-    return ExecutionResult(overall, tests=tuple(results), executed_lines=frozenset(union), wall_time=wall)
+    return ExecutionResult(
+        overall, tests=tuple(results), executed_lines=frozenset(union), wall_time=wall
+    )
 
 
 def _judge(test: TestCase, raw: dict[str, Any], comparator: Comparator) -> tuple[Outcome, str]:
@@ -383,7 +397,11 @@ def _judge(test: TestCase, raw: dict[str, Any], comparator: Comparator) -> tuple
         ok = comparator(test, produced)
     except Exception as exc:
         raise SandboxError(f"comparator {comparator!r} raised {type(exc).__name__}: {exc}") from exc
-    return (Outcome.PASSED, "") if ok else (Outcome.WRONG_ANSWER, "output differs from the expected output")
+    return (
+        (Outcome.PASSED, "")
+        if ok
+        else (Outcome.WRONG_ANSWER, "output differs from the expected output")
+    )
 
 
 _default: Executor | None = None

@@ -102,7 +102,14 @@ class Limits:
     cost of a looping program to one limit instead of one per test; skipped tests count as failed."""
 
     def __post_init__(self) -> None:
-        for name in ("cpu_time", "memory_mb", "output_bytes", "processes", "open_files", "program_bytes"):
+        for name in (
+            "cpu_time",
+            "memory_mb",
+            "output_bytes",
+            "processes",
+            "open_files",
+            "program_bytes",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise ConfigError(f"Limits.{name} must be a positive number, got {value!r}")

@@ -1,0 +1,35 @@
+"""Programming problems with unit tests: the model, the bundled set, loaders and validation."""
+
+from __future__ import annotations
+
+from codegym.problems.loaders import (
+    apps_call_comparator,
+    bundled_split,
+    detect_layout,
+    load,
+    load_path,
+    register_source,
+    sources,
+)
+from codegym.problems.model import (
+    Difficulty,
+    Problem,
+    TestMode,
+    problem_from_record,
+    problem_to_record,
+)
+
+__all__ = [
+    "Difficulty",
+    "Problem",
+    "TestMode",
+    "apps_call_comparator",
+    "bundled_split",
+    "detect_layout",
+    "load",
+    "load_path",
+    "problem_from_record",
+    "problem_to_record",
+    "register_source",
+    "sources",
+]
