@@ -1,5 +1,18 @@
-"""codegym: Gymnasium environments for reinforcement learning on code generation."""
+"""codegym: Gymnasium environments for reinforcement learning on code generation.
+
+``import codegym`` registers ``CodeGen-v0`` (token level) and ``CodeGenLine-v0`` (line level)::
+
+    import gymnasium as gym
+    import codegym
+
+    env = gym.make("CodeGen-v0")
+"""
 
 from __future__ import annotations
 
+from codegym.envs import SUBMIT, CodeGenEnv, CodeGenLineEnv, register_envs
+
 __version__ = "0.1.0"
+__all__ = ["SUBMIT", "CodeGenEnv", "CodeGenLineEnv", "__version__"]
+
+register_envs()

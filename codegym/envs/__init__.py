@@ -1,0 +1,32 @@
+"""The Gymnasium envs: ``CodeGen-v0`` (token level) and ``CodeGenLine-v0`` (line level)."""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from codegym.envs.core import EpisodeCore, line_mask
+from codegym.envs.line_env import LINE_CHARSET, SUBMIT, CodeGenLineEnv
+from codegym.envs.token_env import CodeGenEnv
+from codegym.envs.tokenizer import CodeTokenizer, HFTokenizer, as_tokenizer
+
+__all__ = [
+    "CodeGenEnv",
+    "CodeGenLineEnv",
+    "CodeTokenizer",
+    "EpisodeCore",
+    "HFTokenizer",
+    "LINE_CHARSET",
+    "SUBMIT",
+    "as_tokenizer",
+    "line_mask",
+    "register_envs",
+]
+
+ENV_IDS = {"CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 512), "CodeGenLine-v0": ("codegym.envs.line_env:CodeGenLineEnv", 64)}
+
+
+def register_envs() -> None:
+    """Register codegym's env ids with Gymnasium (idempotent; done on ``import codegym``)."""
+    for env_id, (entry_point, steps) in ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point, max_episode_steps=steps)

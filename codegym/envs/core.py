@@ -1,0 +1,211 @@
+"""The episode core shared by the token and line envs: problem choice, curriculum start, scoring,
+FGO coverage masks and rendering. The envs only translate actions and observations."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from codegym.curriculum import Curriculum
+from codegym.errors import ConfigError, UnknownNameError
+from codegym.problems import Problem, load
+from codegym.rewards import RewardFn, get_reward
+from codegym.sandbox import ExecutionResult, Executor, Limits, Outcome, default_executor, statement_map
+
+__all__ = ["EpisodeCore", "Episode", "line_mask", "resolve_problems"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_problems(problems: str | os.PathLike[str] | Sequence[Problem] | None, split: str | None) -> list[Problem]:
+    """A source name, a path, or a list of problems, filtered to ``split``."""
+    if problems is None or isinstance(problems, (str, os.PathLike)):
+        out = load(problems, split=split)
+    else:
+        out = list(problems)
+        for i, p in enumerate(out):
+            if not isinstance(p, Problem):
+                raise ConfigError(f"problems[{i}] is a {type(p).__name__}, not a codegym.problems.Problem")
+        if split is not None:
+            out = [p for p in out if p.split in (split, None)]
+    if not out:
+        raise ConfigError(f"no problems to train on (problems={problems!r}, split={split!r})")
+    return out
+
+
+def line_mask(program: str, first_generated_line: int, n_generated_lines: int, executed: frozenset[int], *, ran: bool) -> np.ndarray:
+    """FGO mask over the generated lines: 1 where some test executed the line's code.
+
+    A line that is not a statement itself takes the mask of the code it belongs to: continuation
+    lines and decorators their statement's; ``else:``, ``except ...:``, ``finally:``, ``case ...:``,
+    comments and blank lines the next statement's (the code they introduce or precede; the previous
+    one's at the end of the program). When the program never ran (``ran=False``: a compile error),
+    every line gets 1: nothing can be singled out, and the whole generation carries the penalty.
+    """
+    if n_generated_lines <= 0:
+        return np.zeros(0, dtype=np.int8)
+    if not ran:
+        return np.ones(n_generated_lines, dtype=np.int8)
+    owners = statement_map(program)
+    total = program.count("\n") + 1
+    per_line = np.zeros(total + 2, dtype=np.int8)
+    known = np.zeros(total + 2, dtype=bool)
+    for line, owner in owners.items():
+        if line <= total:
+            per_line[line] = owner in executed
+            known[line] = True
+    nxt: int | None = None
+    for line in range(total, 0, -1):  # unmapped lines take the next statement's mask
+        if known[line]:
+            nxt = int(per_line[line])
+        elif nxt is not None:
+            per_line[line] = nxt
+            known[line] = True
+    prev = 0
+    for line in range(1, total + 1):  # ...or the previous one's at the end
+        if known[line]:
+            prev = int(per_line[line])
+        else:
+            per_line[line] = prev
+    start = first_generated_line
+    return per_line[start : start + n_generated_lines].copy()
+
+
+@dataclass
+class Episode:
+    """One episode's fixed context."""
+
+    problem: Problem
+    stage: int
+    n_stages: int
+    start_code: str
+    """Code the agent continues: the canonical prefix of the stage, or the starter code at stage 0."""
+
+    @property
+    def first_generated_line(self) -> int:
+        return self.start_code.count("\n") + 1
+
+    def reset_info(self) -> dict[str, Any]:
+        return {
+            "problem_id": self.problem.id,
+            "difficulty": self.problem.difficulty.value,
+            "stage": self.stage,
+            "n_stages": self.n_stages,
+            "prefix": self.start_code,
+        }
+
+
+class EpisodeCore:
+    """Problems, curriculum, sandbox and reward for one env."""
+
+    def __init__(
+        self,
+        problems: str | os.PathLike[str] | Sequence[Problem] | None = "bundled",
+        split: str | None = "train",
+        curriculum: str | int | Curriculum = "cccs",
+        reward: str | RewardFn = "stepcoder",
+        limits: Limits | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.problems = resolve_problems(problems, split)
+        self.by_id = {p.id: p for p in self.problems}
+        if isinstance(curriculum, Curriculum):
+            self.curriculum = curriculum
+        else:
+            self.curriculum = Curriculum(self.problems, mode=curriculum)
+        self.reward_fn = get_reward(reward)
+        self.limits = limits or Limits()
+        self._executor = executor
+
+    @property
+    def executor(self) -> Executor:
+        return self._executor if self._executor is not None else default_executor()
+
+    def begin(self, rng: np.random.Generator, options: dict[str, Any] | None) -> Episode:
+        options = options or {}
+        unknown = set(options) - {"problem_id", "stage"}
+        if unknown:
+            raise ConfigError(f"unknown reset option(s) {sorted(unknown)}; valid: 'problem_id', 'stage'")
+        pid = options.get("problem_id")
+        if pid is None:
+            problem = self.problems[int(rng.integers(len(self.problems)))]
+        elif pid in self.by_id:
+            problem = self.by_id[pid]
+        else:
+            raise UnknownNameError("problem_id", pid, self.by_id)
+        n_stages = self.curriculum.n_stages(problem.id)
+        stage = options.get("stage")
+        if stage is None:
+            stage = self.curriculum.stage(problem.id)
+        elif not isinstance(stage, (int, np.integer)) or not 0 <= stage < n_stages:
+            raise ConfigError(f"stage must be an int in 0..{n_stages - 1} for problem {problem.id!r}, got {stage!r}")
+        stage = int(stage)
+        start = self.curriculum.prefix(problem.id, stage) if stage > 0 else problem.starter_code
+        if start and not start.endswith("\n"):
+            start += "\n"
+        return Episode(problem, stage, n_stages, start)
+
+    def finish(self, episode: Episode, generated: str) -> tuple[float, dict[str, Any]]:
+        """Run the program, score it, update the curriculum; returns ``(reward, info)``."""
+        program = episode.start_code + generated
+        result = self.executor.run(program, episode.problem, limits=self.limits)
+        infra = result.outcome is Outcome.INFRA_ERROR
+        lines = generated.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        ran = result.outcome is not Outcome.COMPILE_ERROR and not infra
+        mask = line_mask(program, episode.first_generated_line, len(lines), result.executed_lines, ran=ran)
+        if infra:
+            mask[:] = 0
+            reward = 0.0
+            new_stage = self.curriculum.stage(episode.problem.id)
+        else:
+            reward = float(self.reward_fn(result))
+            new_stage = self.curriculum.record(episode.problem.id, episode.stage, result.passed)
+        info = {
+            **episode.reset_info(),
+            "outcome": result.outcome.value,
+            "passed": result.passed,
+            "pass_fraction": result.pass_fraction,
+            "infra_error": infra,
+            "infra_error_message": result.infra_error,
+            "tests": [
+                {"outcome": t.outcome.value, "cpu_time": t.cpu_time, "detail": t.detail, "exception": t.exception}
+                for t in result.tests
+            ],
+            "program": program,
+            "generated": generated,
+            "coverage": {
+                "executed_lines": sorted(result.executed_lines),
+                "line_mask": mask,
+                "first_generated_line": episode.first_generated_line,
+            },
+            "curriculum": {"stage": episode.stage, "n_stages": episode.n_stages, "next_stage": new_stage},
+            "result": result,
+        }
+        return reward, info
+
+
+def render_ansi(episode: Episode | None, generated: str, info: dict[str, Any] | None) -> str:
+    """Statement, prefix, generated code marked by coverage (``+`` executed, ``-`` not), outcome."""
+    if episode is None:
+        return "(no episode: call reset())\n"
+    p = episode.problem
+    out = [f"== {p.id} [{p.difficulty.value}] stage {episode.stage}/{episode.n_stages - 1} ==", p.statement.rstrip(), ""]
+    out.append("-- prefix --")
+    out += [f"    {line}" for line in episode.start_code.splitlines()]
+    out.append("-- generated --")
+    mask = info["coverage"]["line_mask"] if info else None
+    for i, line in enumerate(generated.split("\n")):
+        if i == len(generated.split("\n")) - 1 and line == "":
+            break
+        mark = " " if mask is None or i >= len(mask) else ("+" if mask[i] else "-")
+        out.append(f"  {mark} {line}")
+    if info:
+        out.append(f"-- outcome: {info['outcome']} (pass fraction {info['pass_fraction']:.2f}) --")
+    return "\n".join(out) + "\n"

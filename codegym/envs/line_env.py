@@ -1,0 +1,200 @@
+"""CodeGenLine-v0: line-level code generation."""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from codegym.curriculum import Curriculum
+from codegym.envs.core import Episode, EpisodeCore, render_ansi
+from codegym.errors import ConfigError, EnvStateError, InvalidActionError
+from codegym.problems import Problem
+from codegym.rewards import RewardFn
+from codegym.sandbox import Executor, Limits
+
+__all__ = ["CodeGenLineEnv", "LineSpace", "SUBMIT", "LINE_CHARSET"]
+
+SUBMIT = "\x04"
+"""The line env's submit action: ASCII end-of-transmission, alone as the action."""
+
+LINE_CHARSET = "".join(c for c in string.printable if c not in "\n\r\x0b\x0c")
+"""Characters a line action may contain: printable ASCII and tab (no newline)."""
+
+
+class LineSpace(spaces.Text):
+    """Lines of code over :data:`LINE_CHARSET`, plus the one-character action :data:`SUBMIT`.
+
+    ``sample()`` returns SUBMIT with probability ``submit_probability`` (so random agents end
+    their episodes), else a random line.
+    """
+
+    def __init__(self, max_length: int, submit_probability: float = 0.1, seed: int | None = None) -> None:
+        super().__init__(max_length=max_length, min_length=0, charset=LINE_CHARSET, seed=seed)
+        self.submit_probability = submit_probability
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        if mask is None and probability is None and self.np_random.random() < self.submit_probability:
+            return SUBMIT
+        return super().sample(mask=mask, probability=probability)
+
+    def contains(self, x: Any) -> bool:
+        return x == SUBMIT or super().contains(x)
+
+
+class AnyText(spaces.Text):
+    """A `Text` space that samples from its charset but contains any str up to ``max_length``
+    without NUL (statements and code may hold any Unicode character)."""
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length and "\x00" not in x
+
+
+class CodeGenLineEnv(gym.Env):
+    """
+    ## Description
+
+    Write a Python program one line at a time, then submit it. The same problems, CCCS
+    curriculum, sandbox, rewards and coverage masks as `CodeGen-v0`, for agents (LLM-based, most
+    often) that act on whole lines.
+
+    ## Action Space
+
+    `LineSpace(max_line_chars)`, a `Text` space over `LINE_CHARSET`: one line of code without its newline
+    (printable ASCII and tab), or `codegym.SUBMIT` (`"\\x04"`) to submit the program. Leading
+    whitespace is the line's indentation. Non-string actions, newlines, other control characters
+    and lines longer than `max_line_chars` raise `InvalidActionError`.
+
+    ## Observation Space
+
+    `Dict(prompt=Text, code=Text)`: the problem statement, and the code so far (the episode's
+    starting code followed by the lines written).
+
+    ## Rewards
+
+    As `CodeGen-v0`: zero until the end, then the reward of the sandbox result (StepCoder's table
+    by default). Sandbox failures are never scored (`info["infra_error"]`).
+
+    ## Starting State
+
+    As `CodeGen-v0`: a problem drawn with `self.np_random` (or `options={"problem_id": ...}`) at
+    its current curriculum stage (or `options={"stage": k}`).
+
+    ## Episode End
+
+    Terminates on `SUBMIT`. Truncates after `max_lines` lines (or the registered
+    `max_episode_steps`, whichever is smaller); the program is then run and scored as written.
+
+    ## Arguments
+
+    `gymnasium.make("CodeGenLine-v0", problems="bundled", split="train", curriculum="cccs",
+    reward="stepcoder", limits=None, max_lines=64, max_line_chars=200, max_prompt_chars=8192,
+    max_code_chars=16384, render_mode=None, executor=None)`; see `CodeGen-v0` for the shared ones.
+
+    ## Info
+
+    As `CodeGen-v0`, without `token_mask`: `coverage["line_mask"]` has one entry per line written.
+
+    ## Version History
+
+    - v0: Initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        problems: str | os.PathLike[str] | Sequence[Problem] | None = "bundled",
+        split: str | None = "train",
+        curriculum: str | int | Curriculum = "cccs",
+        reward: str | RewardFn = "stepcoder",
+        limits: Limits | None = None,
+        max_lines: int = 64,
+        max_line_chars: int = 200,
+        max_prompt_chars: int = 8192,
+        max_code_chars: int = 16384,
+        render_mode: str | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        for name, value in (("max_lines", max_lines), ("max_line_chars", max_line_chars)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
+        self.max_lines = max_lines
+        self.max_line_chars = max_line_chars
+        self.max_prompt_chars = max_prompt_chars
+        self.max_code_chars = max_code_chars
+        self.render_mode = render_mode
+        self.action_space = LineSpace(max_line_chars)
+        self.observation_space = spaces.Dict(
+            {
+                "prompt": AnyText(max_length=max_prompt_chars, min_length=0, charset=LINE_CHARSET),
+                "code": AnyText(max_length=max_code_chars, min_length=0, charset=LINE_CHARSET),
+            }
+        )
+        self._episode: Episode | None = None
+        self._lines: list[str] = []
+        self._done = False
+        self._limit = max_lines
+        self._last_info: dict[str, Any] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._episode = self.core.begin(self.np_random, options)
+        self._lines, self._done, self._last_info = [], False, None
+        spec_limit = self.spec.max_episode_steps if self.spec is not None else None
+        self._limit = min(self.max_lines, spec_limit or self.max_lines)
+        return self._obs(), self._episode.reset_info()
+
+    def step(self, action: Any) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+        if self._episode is None:
+            raise EnvStateError("step() called before reset()")
+        if self._done:
+            raise EnvStateError("step() called after the episode ended; call reset()")
+        if not isinstance(action, str):
+            raise InvalidActionError(f"action must be a str (one line of code or codegym.SUBMIT), got {type(action).__name__}")
+        if action == SUBMIT:
+            return self._finish(terminated=True)
+        if len(action) > self.max_line_chars:
+            raise InvalidActionError(f"line of {len(action)} characters exceeds max_line_chars={self.max_line_chars}")
+        bad = next((c for c in action if c not in LINE_CHARSET), None)
+        if bad is not None:
+            raise InvalidActionError(
+                f"line contains {bad!r}; a line holds printable ASCII and tabs only (one line per step, no newline; "
+                "codegym.SUBMIT alone submits)"
+            )
+        self._lines.append(action)
+        if len(self._lines) >= self._limit:
+            return self._finish(terminated=False)
+        return self._obs(), 0.0, False, False, {}
+
+    def render(self) -> str | None:
+        text = render_ansi(self._episode, self._generated(), self._last_info)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def _generated(self) -> str:
+        return "".join(line + "\n" for line in self._lines)
+
+    def _obs(self) -> dict[str, str]:
+        assert self._episode is not None
+        code = (self._episode.start_code + self._generated())[-self.max_code_chars :]
+        return {"prompt": self._episode.problem.statement[: self.max_prompt_chars], "code": code}
+
+    def _finish(self, *, terminated: bool) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+        assert self._episode is not None
+        self._done = True
+        reward, info = self.core.finish(self._episode, self._generated())
+        info["truncated_program"] = not terminated
+        self._last_info = info
+        if self.render_mode == "human":
+            self.render()
+        return self._obs(), reward, terminated, not terminated, info
