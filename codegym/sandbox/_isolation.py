@@ -196,18 +196,24 @@ def setup_unprivileged_netns() -> bool:
 def kill_uid(uid: int) -> None:
     """SIGKILL every process whose real or saved uid is ``uid``, as that uid.
 
-    Temporarily takes the slot uid as real and effective uid (keeping root as saved uid, to come
-    back), so ``kill(-1)`` reaches exactly that uid's processes: escaped sessions and daemons too.
+    A short-lived forked helper takes the slot uid as real, effective and saved uid, so
+    ``kill(-1)`` reaches exactly that uid's processes: escaped sessions and daemons too. The caller
+    never changes its own uids: while its real uid were the slot uid, a program looping on
+    ``kill(-1, SIGKILL)`` could kill the server. A helper killed that way is simply retried by
+    :func:`reap_all`.
     """
-    os.setresuid(uid, uid, 0)
-    try:
-        for _ in range(3):
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-    finally:
-        os.setresuid(0, 0, 0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            for _ in range(3):
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def kill_descendants() -> None:

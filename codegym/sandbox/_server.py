@@ -15,7 +15,10 @@ code. Untrusted programs never write to that socket: children close it before an
 
 from __future__ import annotations
 
+import ast
 import builtins
+import dataclasses
+import errno
 import gc
 import io
 import json
@@ -25,6 +28,7 @@ import pickle
 import resource
 import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -32,7 +36,7 @@ import traceback
 from typing import Any
 
 # Modules programs commonly import, loaded once here so a forked child finds them in memory.
-PRELOAD = (
+PRELOAD = (  # noqa: SIM905
     "abc array bisect calendar cmath collections collections.abc contextlib copy dataclasses "
     "datetime decimal enum fractions functools hashlib heapq io itertools json math numbers "
     "operator pprint queue random re statistics string struct textwrap threading time types "
@@ -49,6 +53,8 @@ STDERR_KEEP = 4096
 STDOUT_KEEP = 4096
 
 _HDR = struct.Struct("!I")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+HARD_WALL_FACTOR = 5
 
 
 def send(sock_fd: int, obj: Any) -> None:
@@ -87,6 +93,21 @@ def _vm_size_bytes() -> int:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _calls_at_top_level(tree: ast.Module, name: str) -> bool:
+    """True when the module itself calls ``name()`` (directly or under ``if __name__ == ...``),
+    so the harness must not call the entry point a second time."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If):
+            stack.extend(node.body + node.orelse)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Name) and func.id == name:
+                return True
+    return False
 
 
 def _all_code_objects(code: Any) -> list[Any]:
@@ -185,7 +206,10 @@ def _exception_record(exc: BaseException, status: str = "exception") -> dict[str
         msg = str(exc)[:500]
     except Exception:  # str() of a hostile exception may itself raise
         msg = "<unprintable>"
-    return {"status": status, "exc_type": type(exc).__name__, "exc_line": line, "exc_msg": msg}
+    record = {"status": status, "exc_type": type(exc).__name__, "exc_line": line, "exc_msg": msg}
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        record["errno"] = exc.errno
+    return record
 
 
 def _to_json_value(value: Any, depth: int = 0) -> Any:
@@ -236,7 +260,9 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
         sys.argv = ["solution.py"]
         sys.setrecursionlimit(job.get("recursion_limit", 10000))
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        # Python ignores SIGXFSZ, which turns hitting the output limit into an OSError the
+        # program may swallow; the default action ends it with a signal we classify.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_PROF, limits.cpu_time)
     except BaseException as exc:  # the sandbox failed to set up: not the program's fault
@@ -256,7 +282,7 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
             if exc.code not in (None, 0):
                 raise
         if test.kind is TestKind.STDIO:
-            if test.fn_name:
+            if test.fn_name and test.fn_name not in job["calls_itself"]:
                 try:
                     namespace[test.fn_name]()
                 except SystemExit as exc:
@@ -353,14 +379,21 @@ class Server:
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         program: str = job["program"]
         limits = job["limits"]
+        # Children never need the expected answers (the caller judges); a program could find them
+        # in its own memory (gc, frames) and print them.
+        job["tests"] = [_without_expectations(t) for t in job["tests"]]
         try:
             if len(program.encode("utf-8", "surrogatepass")) > limits.program_bytes:
                 raise SyntaxError(f"program longer than the limit of {limits.program_bytes} bytes")
-            code = compile(program, SOLUTION_FILENAME, "exec", dont_inherit=True)
+            tree = ast.parse(program, SOLUTION_FILENAME)
+            code = compile(tree, SOLUTION_FILENAME, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             line = getattr(exc, "lineno", None)
             return {"compile_error": f"{type(exc).__name__}: {exc}", "compile_line": line, "tests": []}
         job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
+        job["calls_itself"] = {
+            t.fn_name for t in job["tests"] if t.kind.value == "stdio" and t.fn_name and _calls_at_top_level(tree, t.fn_name)
+        }
         job["max_line"] = min(program.count("\n") + 2, COV_LINES - 1)
         results = []
         stop = False
@@ -406,27 +439,52 @@ class Server:
             self.iso.reap_all(self.uid, time.monotonic() + 5.0)
             return self._classify(job, test, status, usage, wall, wall_killed, workdir)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            _remove_tree(workdir)
 
-    def _wait(self, pid: int, timeout: float) -> bool:
-        """Wait for the child to exit; False when the wall-clock backstop ran out."""
+    def _wait(self, pid: int, period: float) -> bool:
+        """Wait for the child to exit; False when the wall-clock backstop decides to kill it.
+
+        The backstop is for programs that sleep or block, not for slow machines: at the end of
+        each ``period`` of wall time the child is killed only if it used almost no CPU during the
+        period (under 2% of it). A program that computes, however starved by machine load, runs
+        on until its CPU-time limit decides, so results do not depend on load. An absolute cap of
+        ``HARD_WALL_FACTOR`` periods bounds even pathological cases.
+        """
         import select
 
+        start = time.monotonic()
+        hard_deadline = start + HARD_WALL_FACTOR * period
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return True
-                time.sleep(0.001)
-            return False
-        try:
-            poller = select.poll()
+            pidfd = None
+        poller = select.poll()
+        if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
-            return bool(poller.poll(timeout * 1000))
+        try:
+            last_cpu = 0.0
+            while True:
+                deadline = min(time.monotonic() + period, hard_deadline)
+                while True:
+                    left = deadline - time.monotonic()
+                    if pidfd is not None:
+                        if poller.poll(max(left, 0) * 1000):
+                            return True
+                    elif os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                        return True
+                    else:
+                        time.sleep(0.001)
+                    if time.monotonic() >= deadline:
+                        break
+                cpu = _cpu_seconds(pid)
+                if cpu is None:
+                    return True  # already gone
+                if time.monotonic() >= hard_deadline or cpu - last_cpu < 0.02 * period:
+                    return False
+                last_cpu = cpu
         finally:
-            os.close(pidfd)
+            if pidfd is not None:
+                os.close(pidfd)
 
     def _kill(self, pid: int) -> None:
         for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -468,13 +526,14 @@ class Server:
         if rstatus == "setup":
             return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
         if wall_killed:
-            return done("timeout", f"killed after {limits.effective_wall_time:.1f} s of wall-clock time")
+            return done("timeout", f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s")
         if cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
             return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
-        if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes:
+        exc_errno = record.get("errno") if rstatus == "exception" else None
+        if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes or exc_errno == errno.EFBIG:
             return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
         if rstatus == "exception":
-            if record.get("exc_type") == "MemoryError":
+            if record.get("exc_type") == "MemoryError" or exc_errno == errno.ENOMEM:
                 return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
             return done("runtime", f"{record.get('exc_type')}: {record.get('exc_msg', '')}")
         if rstatus == "assertion":
@@ -490,23 +549,124 @@ class Server:
         return done("runtime", f"exited with status {code} before the test finished")
 
 
-def _read_capped(path: str, limit: int) -> bytes:
+def _without_expectations(test: Any) -> Any:
+    from codegym.sandbox.types import TestKind
+
+    if test.kind is TestKind.CHECK:
+        return test  # the check code is the test itself; it has to run next to the program
+    return dataclasses.replace(
+        test, expected_output="" if test.kind is TestKind.STDIO else None, expected=None
+    )
+
+
+def _open_regular(path: str) -> io.BufferedReader | None:
+    """Open a file the program could have replaced: never follow a symlink (this server is root and
+    would read any file for it), never block on a FIFO; only a regular file counts."""
     try:
-        with open(path, "rb") as f:
-            return f.read(limit)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+    except OSError:
+        os.close(fd)
+        return None
+    return open(fd, "rb")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process (all its threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _read_capped(path: str, limit: int) -> bytes:
+    f = _open_regular(path)
+    if f is None:
         return b""
+    with f:
+        try:
+            return f.read(limit)
+        except OSError:
+            return b""
 
 
 def _read_tail(path: str, keep: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
+    f = _open_regular(path)
+    if f is None:
+        return b""
+    with f:
+        try:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - keep))
             return f.read(keep)
+        except OSError:
+            return b""
+
+
+def _remove_tree(path: str) -> None:
+    """Delete a test's working directory, however deep the program nested directories in it.
+
+    ``shutil.rmtree`` recurses once per level (RecursionError past ~1000 on Python < 3.12); when
+    it leaves something behind, lift nested entries into the top directory, level by level, until
+    everything is a plain file or an empty directory. Never follows symlinks.
+    """
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        pass
+    if not os.path.lexists(path):
+        return
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return b""
+        return
+    lifted = 0
+    try:
+        progress = True
+        while progress:
+            progress = False
+            for name in os.listdir(top):
+                try:
+                    os.unlink(name, dir_fd=top)
+                    progress = True
+                    continue
+                except OSError:
+                    pass
+                try:
+                    os.rmdir(name, dir_fd=top)
+                    progress = True
+                    continue
+                except OSError:
+                    pass
+                try:
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                except OSError:
+                    continue
+                try:
+                    for child in os.listdir(sub):
+                        lifted += 1
+                        try:
+                            os.rename(child, f".lifted-{lifted}", src_dir_fd=sub, dst_dir_fd=top)
+                            progress = True
+                        except OSError:
+                            pass
+                finally:
+                    os.close(sub)
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def main() -> None:

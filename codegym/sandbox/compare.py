@@ -46,9 +46,15 @@ def _number(token: str) -> float | None:
     return value
 
 
+def _is_int(token: str) -> bool:
+    return token.lstrip("+-").isdigit()
+
+
 def _tokens_equal(a: str, b: str) -> bool:
     if a == b:
         return True
+    if _is_int(a) and _is_int(b):  # integers compare exactly, however large
+        return int(a) == int(b)
     x, y = _number(a), _number(b)
     if x is None or y is None:
         return False

@@ -273,7 +273,7 @@ class Executor:
                 return replace(hit, cached=True)
         start = time.perf_counter()
         job = {"program": program, "tests": list(tests), "limits": limits, "coverage": coverage}
-        budget = 30.0 + sum(limits.effective_wall_time + 5.0 for _ in tests)
+        budget = 30.0 + sum(5 * limits.effective_wall_time + 5.0 for _ in tests)  # see _server.HARD_WALL_FACTOR
         server: _Server | None = None
         try:
             server = self._acquire()

@@ -86,7 +86,9 @@ class Limits:
     cpu_time: float = 2.0
     """CPU seconds (user + system, all threads) a test may use."""
     wall_time: float | None = None
-    """Wall-clock backstop in seconds; default ``3 * cpu_time + 1``."""
+    """Wall-clock backstop period in seconds; default ``3 * cpu_time + 1``. A test that uses
+    almost no CPU during a whole period (it sleeps or blocks) is killed as a timeout; one that
+    computes is left to its CPU limit, however loaded the machine (up to 5 periods in all)."""
     memory_mb: int = 512
     """Address space the program may add on top of the interpreter, in MiB."""
     output_bytes: int = 1 << 20

