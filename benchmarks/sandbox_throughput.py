@@ -72,7 +72,7 @@ def main() -> None:
         tag = next(rep_counter)
         jobs = [(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]
         outs = ex.run_many(jobs)
-        assert all(o.passed for o in outs), [o.outcome for o in outs if not o.passed][:3]
+        assert all(o.passed for o in outs), [(o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed][:3]
         assert not any(o.cached for o in outs)
 
     for ex in executors.values():  # start the warm pools outside the timed region

@@ -35,6 +35,8 @@ import time
 import traceback
 from typing import Any
 
+from codegym.sandbox._instrument import MARK, instrument
+
 # Modules programs commonly import, loaded once here so a forked child finds them in memory.
 PRELOAD = (  # noqa: SIM905
     "abc array bisect calendar cmath collections collections.abc contextlib copy dataclasses "
@@ -125,62 +127,25 @@ def _all_code_objects(code: Any) -> list[Any]:
 
 
 def _install_tracer(code: Any, shm: mmap.mmap) -> None:
-    """Record executed lines of the program's own code objects into the shared page.
+    """Record executed lines of the program's own code objects into the shared page (3.12+).
 
-    Python 3.12+: ``sys.monitoring`` LINE events on the program's code objects only, each line
-    disabled after its first hit (near-zero overhead). Older Pythons: ``sys.settrace`` with a local
-    tracer on the program's frames, dropped per code object once all its lines were seen and
-    globally once the whole program was seen.
+    ``sys.monitoring`` LINE events on the program's code objects only, each line disabled after
+    its first hit, so coverage costs almost nothing. Older Pythons use source instrumentation
+    instead (:mod:`codegym.sandbox._instrument`).
     """
-    codes = _all_code_objects(code)
+    monitoring = sys.monitoring  # type: ignore[attr-defined]
+    tool = monitoring.COVERAGE_ID
+    monitoring.use_tool_id(tool, "codegym")
+    disable = monitoring.DISABLE
 
-    def mark(line: int) -> None:
+    def on_line(_code: Any, line: int) -> Any:
         if 0 < line < COV_LINES:
             shm[COV_OFFSET + line] = 1
+        return disable
 
-    monitoring = getattr(sys, "monitoring", None)
-    if monitoring is not None:
-        tool = monitoring.COVERAGE_ID
-        monitoring.use_tool_id(tool, "codegym")
-        disable = monitoring.DISABLE
-
-        def on_line(_code: Any, line: int) -> Any:
-            mark(line)
-            return disable
-
-        monitoring.register_callback(tool, monitoring.events.LINE, on_line)
-        for c in codes:
-            monitoring.set_local_events(tool, c, monitoring.events.LINE)
-        return
-
-    keep_alive = codes  # ids below stay valid while the code objects live
-    pending: dict[int, set[int]] = {}
-    for c in keep_alive:
-        lines = {line for _, _, line in c.co_lines() if line}
-        if lines:
-            pending[id(c)] = lines
-
-    def local(frame: Any, event: str, _arg: Any) -> Any:
-        if event == "line":
-            key = id(frame.f_code)
-            left = pending.get(key)
-            if left is None:
-                return None
-            line = frame.f_lineno
-            if line in left:
-                mark(line)
-                left.discard(line)
-                if not left:
-                    del pending[key]
-                    if not pending:
-                        sys.settrace(None)
-                    return None
-        return local
-
-    def global_tracer(frame: Any, _event: str, _arg: Any) -> Any:
-        return local if id(frame.f_code) in pending else None
-
-    sys.settrace(global_tracer)
+    monitoring.register_callback(tool, monitoring.events.LINE, on_line)
+    for c in _all_code_objects(code):
+        monitoring.set_local_events(tool, c, monitoring.events.LINE)
 
 
 def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
@@ -272,7 +237,9 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
     record: dict[str, Any]
     try:
-        if job["coverage"]:
+        if job["coverage"] and job.get("instrumented"):
+            namespace[MARK] = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
+        elif job["coverage"]:
             _install_tracer(code, shm)
         try:
             exec(code, namespace)
@@ -308,7 +275,9 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
     except BaseException as exc:
         record = _exception_record(exc)
         try:
-            traceback.print_exception(exc)
+            # The interpreter's own printer: the traceback module spends seconds of the program's
+            # CPU time on a deep RecursionError, turning it into a timeout.
+            sys.__excepthook__(type(exc), exc, exc.__traceback__)
         except BaseException:
             pass
     sys.settrace(None)
@@ -387,6 +356,10 @@ class Server:
                 raise SyntaxError(f"program longer than the limit of {limits.program_bytes} bytes")
             tree = ast.parse(program, SOLUTION_FILENAME)
             code = compile(tree, SOLUTION_FILENAME, "exec", dont_inherit=True)
+            if job["coverage"] and not hasattr(sys, "monitoring"):
+                marked = instrument(ast.parse(program, SOLUTION_FILENAME), COV_LINES)
+                code = compile(marked, SOLUTION_FILENAME, "exec", dont_inherit=True)
+                job["instrumented"] = True
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             line = getattr(exc, "lineno", None)
             return {"compile_error": f"{type(exc).__name__}: {exc}", "compile_line": line, "tests": []}
