@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from codegym.problems.loaders import (
-    apps_call_comparator,
     bundled_split,
     detect_layout,
     load,
@@ -12,14 +11,17 @@ from codegym.problems.loaders import (
     sources,
 )
 from codegym.problems.model import (
+    COMPARATORS,
     Difficulty,
     Problem,
     TestMode,
+    apps_call_comparator,
     problem_from_record,
     problem_to_record,
 )
 
 __all__ = [
+    "COMPARATORS",
     "Difficulty",
     "Problem",
     "TestMode",

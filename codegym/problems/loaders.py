@@ -13,7 +13,9 @@ import ast
 import gzip
 import json
 import os
+import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -25,8 +27,14 @@ from codegym.errors import (
     ProblemLoadError,
     UnknownNameError,
 )
-from codegym.problems.model import Difficulty, Problem, TestMode, problem_from_record
-from codegym.sandbox import TestCase, compare_values
+from codegym.problems.model import (
+    Difficulty,
+    Problem,
+    TestMode,
+    apps_call_comparator,
+    problem_from_record,
+)
+from codegym.sandbox import TestCase
 
 __all__ = ["load", "register_source", "sources", "apps_call_comparator", "detect_layout"]
 
@@ -95,17 +103,7 @@ def _read_json_records(path: Path) -> list[Any]:
         text = f.read()
     stem = path.name[:-3] if path.suffix == ".gz" else path.name
     if stem.endswith(".jsonl"):
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ProblemLoadError(
-                        str(path),
-                        [ProblemFormatError(f"invalid JSON: {exc}", position=f"line {lineno}")],
-                    ) from exc
-        return records
+        return [record for _, record in _parse_jsonl(text)]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -120,6 +118,21 @@ def _read_json_records(path: Path) -> list[Any]:
     return data
 
 
+def _parse_jsonl(text: str) -> list[tuple[int, Any]]:
+    """``(line number, record)`` for each non-blank line; a line that is not JSON gives a
+    ProblemFormatError in its place, so every bad line is reported (or skipped) with the others."""
+    records: list[tuple[int, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                records.append(
+                    (lineno, ProblemFormatError(f"invalid JSON: {exc}", position=f"line {lineno}"))
+                )
+    return records
+
+
 def _collect(
     items: Iterable[tuple[int | str, Any]],
     build: Callable[[Any, int | str], Problem],
@@ -128,6 +141,9 @@ def _collect(
 ) -> list[Problem]:
     problems, errors, seen = [], [], set()
     for position, record in items:
+        if isinstance(record, ProblemFormatError):  # a line that was not JSON
+            errors.append(record)
+            continue
         try:
             problem = build(record, position)
         except ProblemFormatError as exc:
@@ -153,9 +169,19 @@ def _collect(
         if not skip_invalid:
             raise ProblemLoadError(source, errors)
         warnings.warn(
-            f"skipped {len(errors)} invalid record(s) in {source}; first: {errors[0]}", stacklevel=3
+            f"skipped {len(errors)} invalid record(s) in {source}; first: {errors[0]}",
+            stacklevel=_caller_stacklevel(),
         )
     return problems
+
+
+def _caller_stacklevel() -> int:
+    """The warnings stacklevel of the first frame outside codegym.problems."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("codegym.problems"):
+        level += 1
+        frame = frame.f_back
+    return level
 
 
 def _first(record: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -184,11 +210,14 @@ def detect_layout(path: Path) -> str:
             message=f"{path}: no known layout: expected APPS problem folders with question.txt, or a data.json",
         )
     records = _read_json_records(path)
-    keys = set(records[0]) if records and isinstance(records[0], dict) else set()
-    return _layout_of_keys(path, keys)
+    votes = Counter(_match_layout(set(r)) for r in records if isinstance(r, dict))
+    votes.pop(None, None)
+    if votes:  # every record votes, so one malformed record does not hide the layout
+        return votes.most_common(1)[0][0]
+    return _unknown_layout(path, set(next((r for r in records if isinstance(r, dict)), {})))
 
 
-def _layout_of_keys(path: Path, keys: set[str]) -> str:
+def _match_layout(keys: set[str]) -> str | None:
     if {"task_id", "prompt", "test", "entry_point"} <= keys:
         return "humaneval"
     if "input_output" in keys and ({"question", "solutions"} & keys):
@@ -197,6 +226,10 @@ def _layout_of_keys(path: Path, keys: set[str]) -> str:
         return "codegym"
     if {"inputs", "outputs"} <= keys and (set(SOLUTION_KEYS) & keys):
         return "apps_plus"
+    return None
+
+
+def _unknown_layout(path: Path, keys: set[str]) -> str:
     expected = {
         "codegym JSONL": "id, statement, tests",
         "APPS+ data.json": "canonical_solution, inputs, outputs, a statement, difficulty, id",
@@ -242,28 +275,26 @@ def bundled_split(problem_id: str) -> str:
 
 def _load_bundled(split: str | None = None, skip_invalid: bool = False) -> list[Problem]:
     folder = resources.files("codegym.problems") / "data" / "bundled"
-    problems: list[Problem] = []
+    items: list[tuple[str, Any]] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".jsonl"):
-            continue
-        lines = entry.read_text(encoding="utf-8").splitlines()
-        items = [
-            (f"{entry.name}:{i}", json.loads(line))
-            for i, line in enumerate(lines, 1)
-            if line.strip()
-        ]
-        problems += _collect(
-            items,
-            lambda r, pos: problem_from_record(
-                dict(r, source="bundled"),
-                source="bundled",
-                position=pos,
-                split=bundled_split(str(r.get("id", ""))),
-            ),
-            f"bundled/{entry.name}",
-            skip_invalid,
+        if entry.name.endswith(".jsonl"):
+            for lineno, record in _parse_jsonl(entry.read_text(encoding="utf-8")):
+                position = f"{entry.name}:{lineno}"
+                if isinstance(record, ProblemFormatError):
+                    record = ProblemFormatError(str(record).split(": ", 1)[-1], position=position)
+                items.append((position, record))
+
+    def build(record: Any, position: int | str) -> Problem:
+        if not isinstance(record, dict):
+            raise ProblemFormatError(
+                f"must be a JSON object, got {type(record).__name__}", position=position
+            )
+        split_of = bundled_split(str(record.get("id", "")))
+        return problem_from_record(
+            dict(record, source="bundled"), source="bundled", position=position, split=split_of
         )
-    return problems
+
+    return _collect(items, build, "bundled", skip_invalid)
 
 
 # -- APPS+ ------------------------------------------------------------------------------------------
@@ -304,6 +335,7 @@ def _apps_plus_problem(record: Any, position: int | str) -> Problem:
         raise ProblemFormatError(
             f"no statement (looked for {', '.join(STATEMENT_KEYS)})",
             problem_id=pid,
+            field="statement",
             position=position,
         )
     solution = _first(record, SOLUTION_KEYS)
@@ -355,16 +387,6 @@ def _apps_plus_problem(record: Any, position: int | str) -> Problem:
 
 
 # -- APPS ------------------------------------------------------------------------------------------
-
-
-def apps_call_comparator(test: TestCase, produced: Any) -> bool:
-    """APPS call-based comparison: expected values are often wrapped in a one-element list."""
-    expected = test.expected
-    if compare_values(expected, produced):
-        return True
-    return (
-        isinstance(expected, list) and len(expected) == 1 and compare_values(expected[0], produced)
-    )
 
 
 def _loads_maybe(value: Any, pid: str | None, field: str, position: int | str) -> Any:
@@ -443,9 +465,10 @@ def _apps_row_problem(record: Any, position: int | str, split: str | None) -> Pr
         raise ProblemFormatError(
             f"must be a JSON object, got {type(record).__name__}", position=position
         )
-    pid = str(
-        _first(record, ID_KEYS) if _first(record, ID_KEYS) is not None else f"apps-{position}"
-    )
+    raw_id = _first(record, ID_KEYS)
+    pid = str(raw_id) if raw_id is not None else f"apps-{position}"
+    if split:  # codeparrot/apps numbers each split from 0
+        pid = f"{split}/{pid}"
     question = record.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ProblemFormatError(
@@ -476,7 +499,7 @@ def load_apps_dir(path: Path, *, skip_invalid: bool = False) -> list[Problem]:
     split = path.name if path.name in ("train", "test") else None
 
     def build(folder: Path, position: int | str) -> Problem:
-        pid = folder.name
+        pid = f"{split}/{folder.name}" if split else folder.name
         question = (folder / "question.txt").read_text(encoding="utf-8")
 
         def read_json(name: str, default: Any) -> Any:

@@ -63,10 +63,13 @@ class _Instrumenter(ast.NodeTransformer):
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
                 setattr(node, field, self._block(block, may_have_docstring=may_doc and field == "body"))
+        # ``except ...:`` and ``case ...:`` headers run when their clause is entered.
         for handler in getattr(node, "handlers", None) or []:
-            handler.body = self._block(handler.body, may_have_docstring=False)
+            first = handler.body[0]
+            handler.body = [_mark(first, handler.lineno)] + self._block(handler.body, may_have_docstring=False)
         for case in getattr(node, "cases", None) or []:
-            case.body = self._block(case.body, may_have_docstring=False)
+            first = case.body[0]
+            case.body = [_mark(first, case.pattern.lineno)] + self._block(case.body, may_have_docstring=False)
         return node
 
 

@@ -31,6 +31,7 @@ import signal
 import stat
 import struct
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any
@@ -189,7 +190,9 @@ def _to_json_value(value: Any, depth: int = 0) -> Any:
     return {"__unjsonable__": type(value).__name__, "repr": repr(value)[:200]}
 
 
-def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: str, uid: int | None) -> None:
+def _child(
+    job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: str, uid: int | None, ready_fd: int
+) -> None:
     from codegym.sandbox.types import TestKind  # already imported by the server
 
     limits = job["limits"]
@@ -202,7 +205,8 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
         for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
             os.dup2(fd, target)
             os.close(fd)
-        os.closerange(3, 1 << 16)
+        os.closerange(3, ready_fd)
+        os.closerange(ready_fd + 1, 1 << 16)
         cpu_soft = int(limits.cpu_time) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
         resource.setrlimit(resource.RLIMIT_AS, (job["as_limit"], job["as_limit"]))
@@ -233,6 +237,10 @@ def _child(job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: s
     except BaseException as exc:  # the sandbox failed to set up: not the program's fault
         _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
         os._exit(3)
+    # Setup is done: say so on a pipe the program can never reach again (its only descriptor is
+    # closed here), so a program cannot pose as a sandbox failure to dodge its score.
+    os.write(ready_fd, b"1")
+    os.close(ready_fd)
 
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
     record: dict[str, Any]
@@ -319,7 +327,11 @@ class Server:
             )
             if _isolation.setup_unprivileged_netns():
                 self.features.append("netns")
-        os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
+        if "private-tmp" in self.features:
+            self.run_root = RUN_ROOT
+            os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
+        else:  # a shared /tmp: every server needs its own folder
+            self.run_root = tempfile.mkdtemp(prefix="codegym-run-")
         _isolation.prctl(_isolation.PR_SET_CHILD_SUBREAPER, 1)
         for name in PRELOAD:
             __import__(name)
@@ -385,7 +397,7 @@ class Server:
     def run_test(self, job: dict[str, Any], test: Any, code: Any) -> dict[str, Any]:
         limits = job["limits"]
         self.counter += 1
-        workdir = os.path.join(RUN_ROOT, str(self.counter))
+        workdir = os.path.join(self.run_root, str(self.counter))
         os.mkdir(workdir, 0o700)
         with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as f:
             f.write(test.stdin)
@@ -396,12 +408,15 @@ class Server:
         if job["coverage"]:
             shm[COV_OFFSET : COV_OFFSET + job["max_line"] + 1] = bytes(job["max_line"] + 1)
         start = time.monotonic()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # child
             try:
-                _child(job, test, code, shm, workdir, self.uid)
+                os.close(ready_r)
+                _child(job, test, code, shm, workdir, self.uid, ready_w)
             finally:
                 os._exit(4)
+        os.close(ready_w)
         wall_killed = False
         try:
             wall_killed = not self._wait(pid, limits.effective_wall_time)
@@ -410,8 +425,10 @@ class Server:
             _, status, usage = os.wait4(pid, 0)
             wall = time.monotonic() - start
             self.iso.reap_all(self.uid, time.monotonic() + 5.0)
-            return self._classify(job, test, status, usage, wall, wall_killed, workdir)
+            set_up = os.read(ready_r, 1) == b"1"
+            return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up)
         finally:
+            os.close(ready_r)
             _remove_tree(workdir)
 
     def _wait(self, pid: int, period: float) -> bool:
@@ -468,7 +485,7 @@ class Server:
         if self.uid is not None:
             self.iso.kill_uid(self.uid)
 
-    def _classify(self, job, test, status, usage, wall, wall_killed, workdir) -> dict[str, Any]:  # noqa: ANN001
+    def _classify(self, job, test, status, usage, wall, wall_killed, workdir, set_up) -> dict[str, Any]:  # noqa: ANN001
         limits = job["limits"]
         cpu = usage.ru_utime + usage.ru_stime
         out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
@@ -496,8 +513,12 @@ class Server:
             out["status"], out["detail"] = kind, detail
             return out
 
-        if rstatus == "setup":
-            return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
+        if not set_up:
+            if rstatus == "setup":
+                return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
+            return done("infra", f"sandbox child died during setup (status {status})")
+        if rstatus == "setup":  # the program forged the sandbox's own failure report
+            rstatus = record["status"] = "garbled"
         if wall_killed:
             return done("timeout", f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s")
         if cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):

@@ -9,6 +9,7 @@ their own comparator (any callable ``(test, produced) -> bool``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -46,15 +47,25 @@ def _number(token: str) -> float | None:
     return value
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
 def _is_int(token: str) -> bool:
-    return token.lstrip("+-").isdigit()
+    return _INT.fullmatch(token) is not None
+
+
+def _canonical_int(token: str) -> str:
+    """Sign and digits without leading zeros ("-0" is "0"); no int() so any length works."""
+    negative = token.startswith("-")
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return ("-" if negative and digits != "0" else "") + digits
 
 
 def _tokens_equal(a: str, b: str) -> bool:
     if a == b:
         return True
     if _is_int(a) and _is_int(b):  # integers compare exactly, however large
-        return int(a) == int(b)
+        return _canonical_int(a) == _canonical_int(b)
     x, y = _number(a), _number(b)
     if x is None or y is None:
         return False

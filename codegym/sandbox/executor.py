@@ -62,6 +62,8 @@ def _tests_of(tests_or_problem: TestsLike) -> tuple[tuple[TestCase, ...], Compar
             f"expected a sequence of TestCase or an object with .tests, got {type(tests_or_problem).__name__}"
         )
     tests = tuple(tests)
+    if not tests:
+        raise ConfigError("no tests to run: a program cannot pass an empty test list")
     for i, t in enumerate(tests):
         if not isinstance(t, TestCase):
             raise ConfigError(f"tests[{i}] is a {type(t).__name__}, not a codegym.sandbox.TestCase")
@@ -322,9 +324,12 @@ def _cache_key(
     h = hashlib.sha256()
     h.update(program.encode("utf-8", "surrogatepass"))
     h.update(pickle.dumps((tests, limits, coverage), protocol=4))
-    h.update(
-        f"{getattr(comparator, '__module__', '')}.{getattr(comparator, '__qualname__', id(comparator))}".encode()
-    )
+    name = getattr(comparator, "__qualname__", "<")
+    # Module-level functions are keyed by name (stable across processes); lambdas, closures and
+    # callable objects by identity, so two different ones never share cache entries.
+    module = getattr(comparator, "__module__", None)
+    ident = f"{module}.{name}" if module and "<" not in name else f"id:{id(comparator)}"
+    h.update(ident.encode())
     return h.hexdigest()
 
 

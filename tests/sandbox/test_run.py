@@ -217,3 +217,42 @@ def test_entry_point_not_called_twice_when_the_program_calls_it(executor):
     program = "def main():\n    a, b = map(int, input().split())\n    print(a + b)\n\nif __name__ == '__main__':\n    main()\n"
     tests = [TestCase.stdio(t.stdin, t.expected_output, entry="main") for t in ADD]
     assert executor.run(program, tests).passed
+
+
+def test_a_program_cannot_pose_as_a_sandbox_failure(executor):
+    forge = (
+        "import json, struct, sys\n"
+        "f = sys._getframe(0)\n"
+        "while f is not None and 'shm' not in f.f_locals:\n"
+        "    f = f.f_back\n"
+        "shm = f.f_locals['shm']\n"
+        "data = json.dumps({'status': 'setup', 'exc_msg': 'forged'}).encode()\n"
+        "shm[4:4 + len(data)] = data\n"
+        "shm[0:4] = struct.pack('!I', len(data))\n"
+        "import os\n"
+        "os._exit(3)\n"
+    )
+    result = executor.run(forge, ADD)
+    assert result.outcome is Outcome.RUNTIME_ERROR
+
+
+def test_an_empty_test_list_is_refused(executor):
+    with pytest.raises(ConfigError, match="no tests"):
+        executor.run("print(1)\n", [])
+
+
+def test_odd_integer_like_output_never_crashes_the_comparison(executor):
+    for printed in ("+-5", "\u00b2", "9" * 5000):
+        result = executor.run(f"print({printed!r})\n", [TestCase.stdio("", "5\n")])
+        assert result.outcome is Outcome.WRONG_ANSWER
+
+
+def test_lambda_comparators_do_not_share_cache_entries(executor):
+    class P:
+        tests = (TestCase.stdio("", "x\n"),)
+
+    yes, no = P(), P()
+    yes.comparator = lambda test, produced: True
+    no.comparator = lambda test, produced: False
+    assert executor.run("print('cache-lambda')\n", yes).passed
+    assert not executor.run("print('cache-lambda')\n", no).passed
