@@ -22,7 +22,10 @@ __all__ = [
     "register_envs",
 ]
 
-ENV_IDS = {"CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 512), "CodeGenLine-v0": ("codegym.envs.line_env:CodeGenLineEnv", 64)}
+ENV_IDS = {
+    "CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 512),
+    "CodeGenLine-v0": ("codegym.envs.line_env:CodeGenLineEnv", 64),
+}
 
 
 def register_envs() -> None:

@@ -15,14 +15,22 @@ from codegym.curriculum import Curriculum
 from codegym.errors import ConfigError, UnknownNameError
 from codegym.problems import Problem, load
 from codegym.rewards import RewardFn, get_reward
-from codegym.sandbox import ExecutionResult, Executor, Limits, Outcome, default_executor, statement_map
+from codegym.sandbox import (
+    Executor,
+    Limits,
+    Outcome,
+    default_executor,
+    statement_map,
+)
 
 __all__ = ["EpisodeCore", "Episode", "line_mask", "resolve_problems"]
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_problems(problems: str | os.PathLike[str] | Sequence[Problem] | None, split: str | None) -> list[Problem]:
+def resolve_problems(
+    problems: str | os.PathLike[str] | Sequence[Problem] | None, split: str | None
+) -> list[Problem]:
     """A source name, a path, or a list of problems, filtered to ``split``."""
     if problems is None or isinstance(problems, (str, os.PathLike)):
         out = load(problems, split=split)
@@ -30,7 +38,9 @@ def resolve_problems(problems: str | os.PathLike[str] | Sequence[Problem] | None
         out = list(problems)
         for i, p in enumerate(out):
             if not isinstance(p, Problem):
-                raise ConfigError(f"problems[{i}] is a {type(p).__name__}, not a codegym.problems.Problem")
+                raise ConfigError(
+                    f"problems[{i}] is a {type(p).__name__}, not a codegym.problems.Problem"
+                )
         if split is not None:
             out = [p for p in out if p.split in (split, None)]
     if not out:
@@ -38,7 +48,14 @@ def resolve_problems(problems: str | os.PathLike[str] | Sequence[Problem] | None
     return out
 
 
-def line_mask(program: str, first_generated_line: int, n_generated_lines: int, executed: frozenset[int], *, ran: bool) -> np.ndarray:
+def line_mask(
+    program: str,
+    first_generated_line: int,
+    n_generated_lines: int,
+    executed: frozenset[int],
+    *,
+    ran: bool,
+) -> np.ndarray:
     """FGO mask over the generated lines: 1 where some test executed the line's code.
 
     A line that is not a statement itself takes the mask of the code it belongs to: continuation
@@ -130,7 +147,9 @@ class EpisodeCore:
         options = options or {}
         unknown = set(options) - {"problem_id", "stage"}
         if unknown:
-            raise ConfigError(f"unknown reset option(s) {sorted(unknown)}; valid: 'problem_id', 'stage'")
+            raise ConfigError(
+                f"unknown reset option(s) {sorted(unknown)}; valid: 'problem_id', 'stage'"
+            )
         pid = options.get("problem_id")
         if pid is None:
             problem = self.problems[int(rng.integers(len(self.problems)))]
@@ -143,7 +162,9 @@ class EpisodeCore:
         if stage is None:
             stage = self.curriculum.stage(problem.id)
         elif not isinstance(stage, (int, np.integer)) or not 0 <= stage < n_stages:
-            raise ConfigError(f"stage must be an int in 0..{n_stages - 1} for problem {problem.id!r}, got {stage!r}")
+            raise ConfigError(
+                f"stage must be an int in 0..{n_stages - 1} for problem {problem.id!r}, got {stage!r}"
+            )
         stage = int(stage)
         start = self.curriculum.prefix(problem.id, stage) if stage > 0 else problem.starter_code
         if start and not start.endswith("\n"):
@@ -159,7 +180,9 @@ class EpisodeCore:
         if lines and lines[-1] == "":
             lines.pop()
         ran = result.outcome is not Outcome.COMPILE_ERROR and not infra
-        mask = line_mask(program, episode.first_generated_line, len(lines), result.executed_lines, ran=ran)
+        mask = line_mask(
+            program, episode.first_generated_line, len(lines), result.executed_lines, ran=ran
+        )
         if infra:
             mask[:] = 0
             reward = 0.0
@@ -175,7 +198,12 @@ class EpisodeCore:
             "infra_error": infra,
             "infra_error_message": result.infra_error,
             "tests": [
-                {"outcome": t.outcome.value, "cpu_time": t.cpu_time, "detail": t.detail, "exception": t.exception}
+                {
+                    "outcome": t.outcome.value,
+                    "cpu_time": t.cpu_time,
+                    "detail": t.detail,
+                    "exception": t.exception,
+                }
                 for t in result.tests
             ],
             "program": program,
@@ -185,10 +213,25 @@ class EpisodeCore:
                 "line_mask": mask,
                 "first_generated_line": episode.first_generated_line,
             },
-            "curriculum": {"stage": episode.stage, "n_stages": episode.n_stages, "next_stage": new_stage},
+            "curriculum": {
+                "stage": episode.stage,
+                "n_stages": episode.n_stages,
+                "next_stage": new_stage,
+            },
             "result": result,
         }
         return reward, info
+
+
+def registered_limit(spec: Any) -> int | None:
+    """The ``max_episode_steps`` an env id was registered with (Gymnasium >= 1.0 hides it from
+    ``env.unwrapped.spec``), so the env can score the program on the step TimeLimit truncates."""
+    if spec is None:
+        return None
+    from gymnasium.envs.registration import registry
+
+    registered = registry.get(spec.id)
+    return registered.max_episode_steps if registered is not None else None
 
 
 def render_ansi(episode: Episode | None, generated: str, info: dict[str, Any] | None) -> str:
@@ -196,7 +239,11 @@ def render_ansi(episode: Episode | None, generated: str, info: dict[str, Any] | 
     if episode is None:
         return "(no episode: call reset())\n"
     p = episode.problem
-    out = [f"== {p.id} [{p.difficulty.value}] stage {episode.stage}/{episode.n_stages - 1} ==", p.statement.rstrip(), ""]
+    out = [
+        f"== {p.id} [{p.difficulty.value}] stage {episode.stage}/{episode.n_stages - 1} ==",
+        p.statement.rstrip(),
+        "",
+    ]
     out.append("-- prefix --")
     out += [f"    {line}" for line in episode.start_code.splitlines()]
     out.append("-- generated --")

@@ -9,9 +9,12 @@ from typing import Any
 
 import gymnasium as gym
 from gymnasium import spaces
+from gymnasium.error import CustomSpaceError
+from gymnasium.vector.utils import create_shared_memory
 
 from codegym.curriculum import Curriculum
 from codegym.envs.core import Episode, EpisodeCore, render_ansi
+from codegym.envs.core import registered_limit as _registered_limit
 from codegym.errors import ConfigError, EnvStateError, InvalidActionError
 from codegym.problems import Problem
 from codegym.rewards import RewardFn
@@ -33,12 +36,18 @@ class LineSpace(spaces.Text):
     their episodes), else a random line.
     """
 
-    def __init__(self, max_length: int, submit_probability: float = 0.1, seed: int | None = None) -> None:
+    def __init__(
+        self, max_length: int, submit_probability: float = 0.1, seed: int | None = None
+    ) -> None:
         super().__init__(max_length=max_length, min_length=0, charset=LINE_CHARSET, seed=seed)
         self.submit_probability = submit_probability
 
     def sample(self, mask: Any = None, probability: Any = None) -> str:
-        if mask is None and probability is None and self.np_random.random() < self.submit_probability:
+        if (
+            mask is None
+            and probability is None
+            and self.np_random.random() < self.submit_probability
+        ):
             return SUBMIT
         return super().sample(mask=mask, probability=probability)
 
@@ -51,7 +60,16 @@ class AnyText(spaces.Text):
     without NUL (statements and code may hold any Unicode character)."""
 
     def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length and "\x00" not in x
+        return (
+            isinstance(x, str) and self.min_length <= len(x) <= self.max_length and "\x00" not in x
+        )
+
+
+@create_shared_memory.register(AnyText)
+def _no_shared_memory(space: AnyText, n: int = 1, ctx: Any = None) -> Any:
+    raise CustomSpaceError(
+        "CodeGenLine-v0 observations are text; run it in AsyncVectorEnv with shared_memory=False"
+    )
 
 
 class CodeGenLineEnv(gym.Env):
@@ -98,6 +116,8 @@ class CodeGenLineEnv(gym.Env):
     ## Info
 
     As `CodeGen-v0`, without `token_mask`: `coverage["line_mask"]` has one entry per line written.
+    Under `gymnasium.vector.AsyncVectorEnv`, pass `shared_memory=False` (text observations do not
+    fit shared memory; the env says so if you forget).
 
     ## Version History
 
@@ -124,7 +144,9 @@ class CodeGenLineEnv(gym.Env):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+            raise ConfigError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
         self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
         self.max_lines = max_lines
         self.max_line_chars = max_line_chars
@@ -144,11 +166,13 @@ class CodeGenLineEnv(gym.Env):
         self._limit = max_lines
         self._last_info: dict[str, Any] | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         super().reset(seed=seed)
         self._episode = self.core.begin(self.np_random, options)
         self._lines, self._done, self._last_info = [], False, None
-        spec_limit = self.spec.max_episode_steps if self.spec is not None else None
+        spec_limit = _registered_limit(self.spec)
         self._limit = min(self.max_lines, spec_limit or self.max_lines)
         return self._obs(), self._episode.reset_info()
 
@@ -158,11 +182,15 @@ class CodeGenLineEnv(gym.Env):
         if self._done:
             raise EnvStateError("step() called after the episode ended; call reset()")
         if not isinstance(action, str):
-            raise InvalidActionError(f"action must be a str (one line of code or codegym.SUBMIT), got {type(action).__name__}")
+            raise InvalidActionError(
+                f"action must be a str (one line of code or codegym.SUBMIT), got {type(action).__name__}"
+            )
         if action == SUBMIT:
             return self._finish(terminated=True)
         if len(action) > self.max_line_chars:
-            raise InvalidActionError(f"line of {len(action)} characters exceeds max_line_chars={self.max_line_chars}")
+            raise InvalidActionError(
+                f"line of {len(action)} characters exceeds max_line_chars={self.max_line_chars}"
+            )
         bad = next((c for c in action if c not in LINE_CHARSET), None)
         if bad is not None:
             raise InvalidActionError(
@@ -189,7 +217,9 @@ class CodeGenLineEnv(gym.Env):
         code = (self._episode.start_code + self._generated())[-self.max_code_chars :]
         return {"prompt": self._episode.problem.statement[: self.max_prompt_chars], "code": code}
 
-    def _finish(self, *, terminated: bool) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+    def _finish(
+        self, *, terminated: bool
+    ) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
         assert self._episode is not None
         self._done = True
         reward, info = self.core.finish(self._episode, self._generated())

@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from codegym.curriculum import Curriculum
 from codegym.envs.core import Episode, EpisodeCore, render_ansi
+from codegym.envs.core import registered_limit as _registered_limit
 from codegym.envs.tokenizer import as_tokenizer
 from codegym.errors import ConfigError, EnvStateError, InvalidActionError
 from codegym.problems import Problem
@@ -125,7 +126,9 @@ class CodeGenEnv(gym.Env):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+            raise ConfigError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
         self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
         self.tokenizer = as_tokenizer(tokenizer)
         self.max_prompt_tokens = max_prompt_tokens
@@ -162,13 +165,15 @@ class CodeGenEnv(gym.Env):
 
     # -- gymnasium API ------------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         episode = self.core.begin(self.np_random, options)
         self._episode, self._done, self._n, self._last_info = episode, False, 0, None
         self._generated.fill(self.tokenizer.pad_token_id)
         self._static = self._encode_context(episode)
-        spec_limit = self.spec.max_episode_steps if self.spec is not None else None
+        spec_limit = _registered_limit(self.spec)
         self._limit = min(self.max_new_tokens, spec_limit or self.max_new_tokens)
         info = episode.reset_info()
         info["prompt_truncated"] = bool(self._static["prompt_truncated"][0])
@@ -201,10 +206,14 @@ class CodeGenEnv(gym.Env):
         if isinstance(action, np.ndarray) and action.shape in ((), (1,)):
             action = action.reshape(()).item()
         if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise InvalidActionError(f"action must be an integer token id, got {action!r} ({type(action).__name__})")
+            raise InvalidActionError(
+                f"action must be an integer token id, got {action!r} ({type(action).__name__})"
+            )
         token = int(action)
         if not 0 <= token < self.action_space.n:
-            raise InvalidActionError(f"token id {token} is outside the vocabulary 0..{self.action_space.n - 1}")
+            raise InvalidActionError(
+                f"token id {token} is outside the vocabulary 0..{self.action_space.n - 1}"
+            )
         return token
 
     def _encode_context(self, episode: Episode) -> dict[str, np.ndarray]:
@@ -248,20 +257,26 @@ class CodeGenEnv(gym.Env):
     def _decode_generated(self) -> str:
         return self.tokenizer.decode(self._generated[: self._n].tolist())
 
-    def _finish(self, *, terminated: bool) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def _finish(
+        self, *, terminated: bool
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         assert self._episode is not None
         self._done = True
         tokens = self._generated[: self._n].tolist()
         generated = self.tokenizer.decode(tokens)
         reward, info = self.core.finish(self._episode, generated)
-        info["coverage"]["token_mask"] = self._token_mask(tokens, generated, info["coverage"]["line_mask"], terminated)
+        info["coverage"]["token_mask"] = self._token_mask(
+            tokens, generated, info["coverage"]["line_mask"], terminated
+        )
         info["truncated_program"] = not terminated
         self._last_info = info
         if self.render_mode == "human":
             self.render()
         return self._obs(), reward, terminated, not terminated, info
 
-    def _token_mask(self, tokens: list[int], generated: str, line_mask: np.ndarray, with_eos: bool) -> np.ndarray:
+    def _token_mask(
+        self, tokens: list[int], generated: str, line_mask: np.ndarray, with_eos: bool
+    ) -> np.ndarray:
         """The line mask spread over the tokens (plus 1 for the end-of-sequence action)."""
         mask = np.ones(len(tokens) + int(with_eos), dtype=np.int8)
         if not len(line_mask):

@@ -35,12 +35,68 @@ class Tokenizer(Protocol):
 _WORDS = sorted(
     set(keyword.kwlist)
     | {
-        "print", "input", "int", "str", "len", "range", "list", "dict", "set", "tuple", "sorted", "sum",
-        "min", "max", "abs", "map", "split", "strip", "join", "append", "enumerate", "zip", "float",
-        "bool", "self", "sys", "stdin", "readline", "math", "collections", "defaultdict", "Counter",
-        "deque", "heapq", "bisect", "itertools", "items", "keys", "values", "result", "answer", "count",
-        "__name__", "__main__", "main", "solve", "True", "False", "None", "lower", "upper", "isdigit",
-        "reverse", "pop", "insert", "index", "extend", "format", "any", "all", "ord", "chr",
+        "print",
+        "input",
+        "int",
+        "str",
+        "len",
+        "range",
+        "list",
+        "dict",
+        "set",
+        "tuple",
+        "sorted",
+        "sum",
+        "min",
+        "max",
+        "abs",
+        "map",
+        "split",
+        "strip",
+        "join",
+        "append",
+        "enumerate",
+        "zip",
+        "float",
+        "bool",
+        "self",
+        "sys",
+        "stdin",
+        "readline",
+        "math",
+        "collections",
+        "defaultdict",
+        "Counter",
+        "deque",
+        "heapq",
+        "bisect",
+        "itertools",
+        "items",
+        "keys",
+        "values",
+        "result",
+        "answer",
+        "count",
+        "__name__",
+        "__main__",
+        "main",
+        "solve",
+        "True",
+        "False",
+        "None",
+        "lower",
+        "upper",
+        "isdigit",
+        "reverse",
+        "pop",
+        "insert",
+        "index",
+        "extend",
+        "format",
+        "any",
+        "all",
+        "ord",
+        "chr",
     }
 )
 _INDENTS = ["        ", "    ", "  "]
@@ -122,7 +178,9 @@ class HFTokenizer:
         self.vocab_size = len(tokenizer)
         eos = tokenizer.eos_token_id
         if eos is None:
-            raise ConfigError(f"tokenizer {tokenizer.name_or_path!r} has no eos_token_id; the env ends episodes on it")
+            raise ConfigError(
+                f"tokenizer {tokenizer.name_or_path!r} has no eos_token_id; the env ends episodes on it"
+            )
         self.eos_token_id = int(eos)
         pad = tokenizer.pad_token_id
         self.pad_token_id = int(pad) if pad is not None else self.eos_token_id
@@ -131,10 +189,14 @@ class HFTokenizer:
         return list(self.hf.encode(text, add_special_tokens=False))
 
     def decode(self, ids: list[int]) -> str:
-        return self.hf.decode([int(i) for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return self.hf.decode(
+            [int(i) for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
 
     def __repr__(self) -> str:
-        return f"HFTokenizer({getattr(self.hf, 'name_or_path', '?')!r}, vocab_size={self.vocab_size})"
+        return (
+            f"HFTokenizer({getattr(self.hf, 'name_or_path', '?')!r}, vocab_size={self.vocab_size})"
+        )
 
 
 def as_tokenizer(tokenizer: Any) -> Tokenizer:

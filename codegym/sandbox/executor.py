@@ -185,7 +185,13 @@ class Executor:
         self._closed = False
         self.features: list[str] = []
         self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
+        self._pid = os.getpid()
         atexit.register(self.close)
+
+    def _check_fork(self) -> None:
+        """A forked child (a vector-env worker) must not talk to its parent's servers."""
+        if self._pid != os.getpid():
+            self._init_runtime()
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("workers", "limits", "coverage", "cache_size")}
@@ -260,6 +266,7 @@ class Executor:
         comparator: Comparator | None = None,
     ) -> ExecutionResult:
         """Run ``program`` against every test; see :func:`codegym.sandbox.run`."""
+        self._check_fork()
         if not isinstance(program, str):
             raise ConfigError(f"program must be a str, got {type(program).__name__}")
         tests, own_comparator = _tests_of(tests_or_problem)
@@ -315,6 +322,7 @@ class Executor:
         coverage: bool | None = None,
     ) -> list[ExecutionResult]:
         """Run many ``(program, tests_or_problem)`` pairs in parallel over all workers, in order."""
+        self._check_fork()
         jobs = list(jobs)
         if len(jobs) <= 1 or self.workers == 1:
             return [self.run(p, t, limits=limits, coverage=coverage) for p, t in jobs]
@@ -427,6 +435,14 @@ def _judge(test: TestCase, raw: dict[str, Any], comparator: Comparator) -> tuple
 
 _default: Executor | None = None
 _default_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def default_executor() -> Executor:
