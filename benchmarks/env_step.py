@@ -26,14 +26,18 @@ def steps_per_second(env: gym.Env, actions: np.ndarray, max_new_tokens: int) -> 
     n, start = 0, time.perf_counter()
     for a in actions:
         n += 1
-        if n % (max_new_tokens - 1) == 0:  # reset before the token limit: every step is non-terminal
+        if (
+            n % (max_new_tokens - 1) == 0
+        ):  # reset before the token limit: every step is non-terminal
             env.reset()
         env.step(int(a))
     return len(actions) / (time.perf_counter() - start)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--reps", type=int, default=3)
@@ -61,7 +65,9 @@ def main() -> None:
     print(f"non-terminal steps/s, gymnasium.make (wrappers): {m_made:10.0f}   (target >= 50,000)")
     print(f"non-terminal steps/s, bare env:                  {m_bare:10.0f}")
     print(f"baseline, action loop alone:                     {m_base:10.0f}")
-    print(f"ratio wrapped env / action loop: {m_made / m_base:.3f}; bare / action loop: {m_bare / m_base:.3f}")
+    print(
+        f"ratio wrapped env / action loop: {m_made / m_base:.3f}; bare / action loop: {m_bare / m_base:.3f}"
+    )
 
     core = env.unwrapped.core
     sandbox_time = 0.0

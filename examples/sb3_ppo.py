@@ -19,7 +19,9 @@ import codegym  # noqa: F401  (registers the env ids)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=2048)
     parser.add_argument("--n-envs", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=32)
@@ -30,12 +32,18 @@ def main() -> None:
     from stable_baselines3.common.env_checker import check_env
     from stable_baselines3.common.env_util import make_vec_env
 
-    kwargs = {"max_new_tokens": args.max_new_tokens, "max_prompt_tokens": 256, "max_prefix_tokens": 256}
+    kwargs = {
+        "max_new_tokens": args.max_new_tokens,
+        "max_prompt_tokens": 256,
+        "max_prefix_tokens": 256,
+    }
     # make_vec_env asks for render_mode="rgb_array" unless told otherwise; these envs render text.
     vec_kwargs = {**kwargs, "render_mode": None}
     check_env(gym.make("CodeGen-v0", **kwargs))
     env = make_vec_env("CodeGen-v0", n_envs=args.n_envs, seed=args.seed, env_kwargs=vec_kwargs)
-    model = PPO("MultiInputPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=args.seed, verbose=0)
+    model = PPO(
+        "MultiInputPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=args.seed, verbose=0
+    )
     model.learn(total_timesteps=args.timesteps)
 
     rewards, outcomes = [], []

@@ -17,14 +17,22 @@ MARK = "__codegym_cov__"
 
 def _mark(stmt: ast.stmt, line: int) -> ast.stmt:
     node = ast.Assign(
-        targets=[ast.Subscript(value=ast.Name(MARK, ast.Load()), slice=ast.Constant(line), ctx=ast.Store())],
+        targets=[
+            ast.Subscript(
+                value=ast.Name(MARK, ast.Load()), slice=ast.Constant(line), ctx=ast.Store()
+            )
+        ],
         value=ast.Constant(1),
     )
     return ast.copy_location(node, stmt)
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 def _is_future(stmt: ast.stmt) -> bool:
@@ -58,18 +66,26 @@ class _Instrumenter(ast.NodeTransformer):
         return out
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
-        may_doc = isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        may_doc = isinstance(
+            node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        )
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
-                setattr(node, field, self._block(block, may_have_docstring=may_doc and field == "body"))
+                setattr(
+                    node, field, self._block(block, may_have_docstring=may_doc and field == "body")
+                )
         # ``except ...:`` and ``case ...:`` headers run when their clause is entered.
         for handler in getattr(node, "handlers", None) or []:
             first = handler.body[0]
-            handler.body = [_mark(first, handler.lineno)] + self._block(handler.body, may_have_docstring=False)
+            handler.body = [_mark(first, handler.lineno)] + self._block(
+                handler.body, may_have_docstring=False
+            )
         for case in getattr(node, "cases", None) or []:
             first = case.body[0]
-            case.body = [_mark(first, case.pattern.lineno)] + self._block(case.body, may_have_docstring=False)
+            case.body = [_mark(first, case.pattern.lineno)] + self._block(
+                case.body, may_have_docstring=False
+            )
         return node
 
 

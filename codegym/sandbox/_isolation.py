@@ -53,7 +53,9 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
 
-def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def mount(
+    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
     _check(
         _libc.mount(
             source.encode(),
@@ -256,6 +258,11 @@ def reap_all(uid: int | None, deadline: float) -> bool:
 
 def python_paths() -> list[str]:
     """Directories a program's interpreter must be able to read (stdlib, site-packages)."""
-    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths = {
+        sys.base_prefix,
+        sys.prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     return sorted(paths)

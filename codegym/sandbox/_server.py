@@ -152,7 +152,9 @@ def _install_tracer(code: Any, shm: mmap.mmap) -> None:
 def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
     data = json.dumps(record).encode()
     if len(data) > RESULT_MAX:
-        data = json.dumps({"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}).encode()
+        data = json.dumps(
+            {"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}
+        ).encode()
     shm[4 : 4 + len(data)] = data
     shm[0:4] = _HDR.pack(len(data))
 
@@ -191,7 +193,13 @@ def _to_json_value(value: Any, depth: int = 0) -> Any:
 
 
 def _child(
-    job: dict[str, Any], test: Any, code: Any, shm: mmap.mmap, workdir: str, uid: int | None, ready_fd: int
+    job: dict[str, Any],
+    test: Any,
+    code: Any,
+    shm: mmap.mmap,
+    workdir: str,
+    uid: int | None,
+    ready_fd: int,
 ) -> None:
     from codegym.sandbox.types import TestKind  # already imported by the server
 
@@ -223,10 +231,18 @@ def _child(
         _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         _isolation.prctl(_isolation.PR_SET_NO_NEW_PRIVS, 1)
         os.environ.clear()
-        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"})
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
+        os.environ.update(
+            {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"}
+        )
+        sys.stdin = io.TextIOWrapper(
+            io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
+        )
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8"
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True
+        )
         sys.argv = ["solution.py"]
         sys.setrecursionlimit(job.get("recursion_limit", 10000))
         # Python ignores SIGXFSZ, which turns hitting the output limit into an OSError the
@@ -242,7 +258,11 @@ def _child(
     os.write(ready_fd, b"1")
     os.close(ready_fd)
 
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "__builtins__": builtins,
+        "__file__": "solution.py",
+    }
     record: dict[str, Any]
     try:
         if job["coverage"] and job.get("instrumented"):
@@ -317,7 +337,9 @@ class Server:
             self.uid, self.lock_fd = _isolation.acquire_uid_slot()
             self.features.append("uid")
             try:
-                self.features += _isolation.setup_namespaces(_isolation.python_paths(), RUN_ROOT, 512)
+                self.features += _isolation.setup_namespaces(
+                    _isolation.python_paths(), RUN_ROOT, 512
+                )
             except OSError as exc:
                 self.warnings.append(f"namespaces unavailable ({exc}); network and /tmp are shared")
         else:
@@ -346,7 +368,10 @@ class Server:
         gc.freeze()
 
     def serve(self) -> None:
-        send(self.sock_fd, {"ready": True, "features": self.features, "warnings": self.warnings, "uid": self.uid})
+        send(
+            self.sock_fd,
+            {"ready": True, "features": self.features, "warnings": self.warnings, "uid": self.uid},
+        )
         while True:
             job = recv(self.sock_fd)
             if job is None:
@@ -354,7 +379,9 @@ class Server:
             try:
                 reply = self.run_job(job)
             except Exception as exc:
-                reply = {"infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"}
+                reply = {
+                    "infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+                }
             send(self.sock_fd, reply)
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -374,10 +401,16 @@ class Server:
                 job["instrumented"] = True
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             line = getattr(exc, "lineno", None)
-            return {"compile_error": f"{type(exc).__name__}: {exc}", "compile_line": line, "tests": []}
+            return {
+                "compile_error": f"{type(exc).__name__}: {exc}",
+                "compile_line": line,
+                "tests": [],
+            }
         job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
         job["calls_itself"] = {
-            t.fn_name for t in job["tests"] if t.kind.value == "stdio" and t.fn_name and _calls_at_top_level(tree, t.fn_name)
+            t.fn_name
+            for t in job["tests"]
+            if t.kind.value == "stdio" and t.fn_name and _calls_at_top_level(tree, t.fn_name)
         }
         job["max_line"] = min(program.count("\n") + 2, COV_LINES - 1)
         results = []
@@ -477,7 +510,10 @@ class Server:
                 os.close(pidfd)
 
     def _kill(self, pid: int) -> None:
-        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        for target in (
+            lambda: os.killpg(pid, signal.SIGKILL),
+            lambda: os.kill(pid, signal.SIGKILL),
+        ):
             try:
                 target()
             except OSError:
@@ -485,7 +521,9 @@ class Server:
         if self.uid is not None:
             self.iso.kill_uid(self.uid)
 
-    def _classify(self, job, test, status, usage, wall, wall_killed, workdir, set_up) -> dict[str, Any]:  # noqa: ANN001
+    def _classify(
+        self, job, test, status, usage, wall, wall_killed, workdir, set_up
+    ) -> dict[str, Any]:  # noqa: ANN001
         limits = job["limits"]
         cpu = usage.ru_utime + usage.ru_stime
         out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
@@ -504,7 +542,9 @@ class Server:
                 record = json.loads(self.shm[4 : 4 + size])
             except ValueError:
                 record = {"status": "garbled"}
-        out.update({k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record})
+        out.update(
+            {k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record}
+        )
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         rstatus = record.get("status")
@@ -520,7 +560,10 @@ class Server:
         if rstatus == "setup":  # the program forged the sandbox's own failure report
             rstatus = record["status"] = "garbled"
         if wall_killed:
-            return done("timeout", f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s")
+            return done(
+                "timeout",
+                f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s",
+            )
         if cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
             return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
         exc_errno = record.get("errno") if rstatus == "exception" else None

@@ -40,7 +40,9 @@ def test_every_problem_is_complete(bundled):
     for p in bundled:
         assert len(p.statement) > 80, p.id
         assert len(p.tests) >= 10, p.id
-        conditionals = sum(isinstance(n, CONDITIONAL_NODES) for n in ast.walk(ast.parse(p.canonical_solution)))
+        conditionals = sum(
+            isinstance(n, CONDITIONAL_NODES) for n in ast.walk(ast.parse(p.canonical_solution))
+        )
         assert conditionals >= 1, p.id
         if p.starter_code:
             assert p.canonical_solution.startswith(p.starter_code), p.id
@@ -52,6 +54,8 @@ def test_most_problems_have_curriculum_stages(bundled):
 
 
 def test_every_solution_passes_and_trivial_programs_fail(bundled, executor):
-    report = validate_problems(bundled, min_tests=10, executor=executor, limits=Limits(cpu_time=4.0))
+    report = validate_problems(
+        bundled, min_tests=10, executor=executor, limits=Limits(cpu_time=4.0)
+    )
     assert report.checked == len(bundled)
     assert report.issues == []

@@ -18,8 +18,14 @@ def humaneval():
 def test_all_164_canonical_solutions_pass(humaneval, executor):
     assert len(humaneval) == 164
     assert all(p.mode is TestMode.CHECK and p.starter_code for p in humaneval)
-    results = executor.run_many([(p.canonical_solution, p) for p in humaneval], limits=Limits(cpu_time=4.0))
-    failed = [(p.id, r.outcome, r.tests[0].detail if r.tests else r.compile_error) for p, r in zip(humaneval, results) if not r.passed]
+    results = executor.run_many(
+        [(p.canonical_solution, p) for p in humaneval], limits=Limits(cpu_time=4.0)
+    )
+    failed = [
+        (p.id, r.outcome, r.tests[0].detail if r.tests else r.compile_error)
+        for p, r in zip(humaneval, results)
+        if not r.passed
+    ]
     assert failed == []
 
 

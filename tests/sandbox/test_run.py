@@ -19,7 +19,11 @@ from codegym.sandbox import (
     run_many,
 )
 
-ADD = [TestCase.stdio("3 4\n", "7\n"), TestCase.stdio("-1 1\n", "0\n"), TestCase.stdio("10 5\n", "15\n")]
+ADD = [
+    TestCase.stdio("3 4\n", "7\n"),
+    TestCase.stdio("-1 1\n", "0\n"),
+    TestCase.stdio("10 5\n", "15\n"),
+]
 ADD_OK = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
@@ -37,7 +41,11 @@ def test_wrong_answer_on_some_tests(executor):
     program = "a, b = map(int, input().split())\nprint(a + b if a > 0 else 99)\n"
     result = executor.run(program, ADD)
     assert result.outcome is Outcome.WRONG_ANSWER
-    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.WRONG_ANSWER, Outcome.PASSED]
+    assert [t.outcome for t in result.tests] == [
+        Outcome.PASSED,
+        Outcome.WRONG_ANSWER,
+        Outcome.PASSED,
+    ]
     assert result.pass_fraction == pytest.approx(2 / 3)
 
 
