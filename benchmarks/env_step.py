@@ -23,12 +23,9 @@ import codegym  # noqa: F401  (registers the env ids)
 
 def steps_per_second(env: gym.Env, actions: np.ndarray, max_new_tokens: int) -> float:
     env.reset(seed=0)
-    n, start = 0, time.perf_counter()
-    for a in actions:
-        n += 1
-        if (
-            n % (max_new_tokens - 1) == 0
-        ):  # reset before the token limit: every step is non-terminal
+    start = time.perf_counter()
+    for n, a in enumerate(actions, 1):
+        if n % (max_new_tokens - 1) == 0:  # reset before the limit: every step is non-terminal
             env.reset()
         env.step(int(a))
     return len(actions) / (time.perf_counter() - start)
