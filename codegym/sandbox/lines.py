@@ -104,18 +104,34 @@ def statement_map(source: str) -> dict[int, int]:
             ]
             handlers = getattr(node, "handlers", None) or []
             cases = getattr(node, "cases", None) or []
-            claim(start, header_end(first, end, blocks + [h.body for h in handlers] + [c.body for c in cases]), first)
-            inner = isinstance(node, _FUNCTIONS) or (in_function and not isinstance(node, ast.ClassDef))
+            claim(
+                start,
+                header_end(
+                    first, end, blocks + [h.body for h in handlers] + [c.body for c in cases]
+                ),
+                first,
+            )
+            inner = isinstance(node, _FUNCTIONS) or (
+                in_function and not isinstance(node, ast.ClassDef)
+            )
             for block in blocks:
                 visit(block, node, inner)
             for handler in handlers:
                 h_first = handler.lineno
-                claim(h_first, header_end(h_first, handler.end_lineno or h_first, [handler.body]), h_first)
+                claim(
+                    h_first,
+                    header_end(h_first, handler.end_lineno or h_first, [handler.body]),
+                    h_first,
+                )
                 visit(handler.body, handler, inner)
             earliest = first
             for case in cases:
                 c_first = _case_line(case, source_lines, earliest + 1)
-                claim(c_first, header_end(c_first, case.body[-1].end_lineno or c_first, [case.body]), c_first)
+                claim(
+                    c_first,
+                    header_end(c_first, case.body[-1].end_lineno or c_first, [case.body]),
+                    c_first,
+                )
                 visit(case.body, case, inner)
                 earliest = case.body[-1].end_lineno or c_first
 

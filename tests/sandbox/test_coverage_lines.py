@@ -7,7 +7,7 @@ records lines with ``sys.monitoring``; on 3.11 with ``sys.settrace``; this file 
 interpreter runs it.
 
 The two agree on every statement except where codegym deliberately counts statements differently;
-those differences are listed in :func:`_reconcile` and applied explicitly, never silently.
+those differences are listed in :func:`_comparable` and applied explicitly, never silently.
 """
 
 from __future__ import annotations
@@ -44,10 +44,33 @@ class Program:
     tests: tuple[TestCase, ...]
     per_test: bool = False
     """Also compare each test's own executed lines with a reference run of that test alone."""
+    instrumentation_gap: str | None = None
+    """A known gap of the source instrumentation used below Python 3.12: xfail there."""
+    gap_per_test_only: bool = False
+    """The gap shows in per-test sets only (another test covers the lines in the union)."""
 
 
-def program(name: str, source: str, *tests: TestCase, per_test: bool = False) -> Program:
-    return Program(name, textwrap.dedent(source).lstrip("\n"), tests, per_test)
+def program(
+    name: str,
+    source: str,
+    *tests: TestCase,
+    per_test: bool = False,
+    instrumentation_gap: str | None = None,
+    gap_per_test_only: bool = False,
+) -> Program:
+    source = textwrap.dedent(source).lstrip("\n")
+    return Program(name, source, tests, per_test, instrumentation_gap, gap_per_test_only)
+
+
+# Where the sandbox records lines: sys.monitoring LINE events on 3.12+, else source
+# instrumentation (codegym.sandbox._instrument: a mark stored before every statement).
+INSTRUMENTED = not hasattr(sys, "monitoring")
+
+TRIED_CLAUSES = (
+    "source instrumentation marks an except/case line only when its clause body runs, not when "
+    "the clause is tried and fails to match (an except line runs whenever an exception is matched "
+    "against it, a case line whenever its pattern is tried)"
+)
 
 
 CORPUS: list[Program] = [
@@ -183,6 +206,8 @@ CORPUS: list[Program] = [
         stdio("12\n"),
         stdio("x\n"),
         per_test=True,
+        instrumentation_gap=TRIED_CLAUSES,
+        gap_per_test_only=True,
     ),
     program(
         "early_return",
@@ -414,7 +439,7 @@ CORPUS: list[Program] = [
             print(a.name, b)
         with Managed("c"):
             raise KeyError("suppressed")
-            print("unreachable")
+            print("unreachable")  # dead
         with (
             io.StringIO("x") as f1,
             io.StringIO("y") as f2,
@@ -447,6 +472,63 @@ CORPUS: list[Program] = [
             print(describe(v))
         """,
         stdio(),
+    ),
+    program(
+        "clause_headers_multiline_and_one_line",
+        """
+        def f(v):
+            match v:
+                case (
+                    1
+                    | 2
+                ):
+                    return "small"
+                case [
+                    a,
+                    b,
+                ] if a > b:
+                    return "desc"
+                case _: return "other"
+
+        def g(x):
+            try: return 1 / x
+            except ZeroDivisionError: return None
+            finally: pass
+
+        print(f(2), f([3, 1]), f(0), g(0), g(1))
+        """,
+        stdio(),
+    ),
+    program(
+        "unmatched_clauses",
+        # Clauses tried without matching: the except and case lines ran, their bodies did not.
+        """
+        def f(v):
+            match v:
+                case int() if v > 10:
+                    return "big"
+                case str():
+                    return "text"
+                case [_, *rest]:
+                    return rest
+            return "none"
+
+        def g(x):
+            try:
+                return {"a": 1}[x]
+            except (TypeError, ValueError):
+                return "type"
+            except IndexError:
+                return "index"
+
+        print(f(3))
+        try:
+            g("b")
+        except KeyError:
+            print("propagated")
+        """,
+        stdio(),
+        instrumentation_gap=TRIED_CLAUSES,
     ),
     program(
         "generators",
@@ -686,7 +768,7 @@ CORPUS: list[Program] = [
 
         def dead_code(a):
             return a
-            print("dead")
+            print("dead")  # dead
 
 
         def declared_only():
@@ -739,6 +821,138 @@ CORPUS: list[Program] = [
         stdio(),
     ),
     program(
+        "threading_main",
+        # The competitive-programming idiom for deep recursion: run main() in a thread with a
+        # big stack. Lines executed in other threads count too.
+        """
+        import sys
+        import threading
+
+        def depth(n):
+            return 0 if n == 0 else 1 + depth(n - 1)
+
+        def main():
+            n = int(input())
+            print(depth(n))
+            if n > 1000:
+                print("deep")
+
+        sys.setrecursionlimit(10000)
+        threading.stack_size(1 << 25)
+        worker = threading.Thread(target=main)
+        worker.start()
+        worker.join()
+        print("joined")
+        """,
+        stdio("50\n"),
+    ),
+    program(
+        "dead_code",
+        # Statements the compiler drops as unreachable: codegym keeps them as statements that
+        # never run, coverage.py does not count them (see test_statement_lines_match_coverage).
+        """
+        def f(x):
+            for i in range(x):
+                if i == 2:
+                    break
+                    print("after break")  # dead
+                continue
+                print("after continue")  # dead
+            if False:
+                print("if False")  # dead
+            while 0:
+                print("while 0")  # dead
+            raise ValueError(x)
+            return x  # dead
+
+        try:
+            f(3)
+        except ValueError:
+            print("raised")
+        """,
+        stdio(),
+    ),
+    program(
+        "humaneval_check",
+        """
+        def below_zero(operations):
+            balance = 0
+            for op in operations:
+                balance += op
+                if balance < 0:
+                    return True
+            return False
+        """,
+        TestCase.check(
+            "def check(candidate):\n"
+            "    assert candidate([1, 2]) is False\n"
+            "    assert candidate([1, -2]) is True\n",
+            "below_zero",
+        ),
+    ),
+    program(
+        "async_dataclass_one_liners",
+        """
+        import asyncio
+        from dataclasses import dataclass, field
+
+
+        @dataclass(
+            frozen=True,
+        )
+        class Point:
+            x: int
+            y: int = 0
+            tags: list = field(default_factory=list)
+
+
+        async def fetch(n):
+            await asyncio.sleep(0)
+            if n < 0:
+                raise ValueError(n)
+            return n * 2
+
+
+        async def agen(k):
+            for i in range(k):
+                yield i
+
+
+        async def main():
+            values = [await fetch(i) for i in range(3)]
+            async for v in agen(2):
+                values.append(v)
+            try:
+                await fetch(-1)
+            except ValueError:
+                values.append(-1)
+            return values
+
+
+        a = 1; b = 2; c = a + b
+        if c: print("inline")
+        def one_liner(x): return x + 1
+        from collections import (
+            Counter,
+            deque,
+        )
+        assert (
+            c == 3
+        ), "message"
+        print(f"{a=} {b=} {one_liner(c)=}",
+              Point(1), sep="|")
+        print(asyncio.run(main()))
+        x = [
+            i
+            for i in range(3)
+        ]; y = {
+            k: v for k, v in zip("ab", "cd")
+        }
+        print(x, y, Counter("aab"), deque([1]))
+        """,
+        stdio(),
+    ),
+    program(
         "exceptions_in_nested_calls",
         """
         class AppError(Exception):
@@ -774,6 +988,29 @@ CORPUS: list[Program] = [
     ),
 ]
 
+if sys.version_info >= (3, 11):
+    CORPUS.append(
+        program(
+            "except_star",
+            """
+            def groups(excs):
+                try:
+                    raise ExceptionGroup("eg", excs)
+                except* ValueError as eg:
+                    print("values", len(eg.exceptions))
+                except* TypeError:
+                    print("types")
+                except* KeyError:
+                    print("never")
+
+            groups([ValueError(1), TypeError(2)])
+            groups([ValueError(3)])
+            """,
+            stdio(),
+            instrumentation_gap=TRIED_CLAUSES,
+        )
+    )
+
 # --------------------------------------------------------------------------------------------
 # The reference: coverage.py in a subprocess, one Coverage per test, only the program measured.
 # --------------------------------------------------------------------------------------------
@@ -803,7 +1040,10 @@ for job in jobs:
             except SystemExit as exc:
                 if test["kind"] != "stdio" or exc.code not in (None, 0):
                     raise
-            if test["fn"]:
+            if test["kind"] == "check":
+                exec(compile(test["check"], "<check>", "exec"), namespace)
+                namespace["check"](namespace[test["fn"]])
+            elif test["fn"]:
                 fn = namespace.get(test["fn"])
                 if fn is None:
                     fn = getattr(namespace["Solution"](), test["fn"])
@@ -829,7 +1069,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]
         path = root / f"{prog.name}.py"
         path.write_text(prog.source, encoding="utf-8")
         tests = [
-            {"kind": t.kind.value, "stdin": t.stdin, "fn": t.fn_name, "args": list(t.args)}
+            {
+                "kind": t.kind.value,
+                "stdin": t.stdin,
+                "fn": t.fn_name,
+                "args": list(t.args),
+                "check": t.check_code,
+            }
             for t in prog.tests
         ]
         jobs.append({"path": str(path), "tests": tests})
@@ -859,7 +1105,7 @@ def sandbox() -> dict[str, object]:
 
 
 def _decorator_lines(source: str) -> set[int]:
-    """Lines of decorator expressions (their first lines)."""
+    """First lines of decorator expressions."""
     out = set()
     for node in ast.walk(ast.parse(source)):
         for deco in getattr(node, "decorator_list", None) or []:
@@ -867,18 +1113,42 @@ def _decorator_lines(source: str) -> set[int]:
     return out
 
 
-def _reconcile(source: str, coverage_lines: set[int]) -> set[int]:
-    """coverage.py's executed lines, restated in codegym's statement convention.
+def _semicolon_merged(source: str) -> set[int]:
+    """First lines of statements that continue a logical line begun on an earlier physical line.
+
+    In ``x = [\n1,\n]; y = 2`` the statement ``y = 2`` starts on line 3, after a ``;``.
+    """
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not (isinstance(block, list) and block and isinstance(block[0], ast.stmt)):
+                continue
+            logical_start = block[0].lineno
+            for prev, cur in zip(block, block[1:]):
+                logical_start = logical_start if prev.end_lineno == cur.lineno else cur.lineno
+                if logical_start < cur.lineno:
+                    out.add(cur.lineno)
+    return out
+
+
+def _comparable(source: str, ours: set[int], theirs: set[int]) -> tuple[set[int], set[int]]:
+    """codegym's and coverage.py's line sets, less the lines where they count statements differently.
 
     * Decorators: coverage.py reports each decorator expression as a statement of its own;
       codegym counts a decorated ``def``/``class`` as one statement, identified by its ``def`` or
-      ``class`` line as in the AST (a decorator is an expression of that statement and always runs
-      with it). Decorator lines are dropped from coverage.py's set; the ``def`` line stays.
+      ``class`` line as in the AST (a decorator is an expression of that statement and runs with
+      it). Decorator lines are dropped from coverage.py's set; the ``def`` line stays in both.
+    * Statements after a ``;`` that continues a multi-line logical line: coverage.py groups lines
+      by tokenizer logical line, so it reports them as part of the statement the logical line
+      began with; codegym, by the AST, as statements of their own. Dropped from codegym's set.
 
-    Everything else (``except`` and ``case`` clauses as statements of their own, docstrings and
-    declarations such as ``global`` not being statements) agrees with coverage.py as is.
+    Everything else agrees with coverage.py as is: ``except`` and ``case`` clauses are statements of
+    their own, docstrings and declarations (``global``, ``nonlocal``, local bare annotations) are
+    not statements, and ``...`` is a statement (the reference clears coverage.py's default
+    exclusion of ``...`` lines).
     """
-    return coverage_lines - _decorator_lines(source)
+    return ours - _semicolon_merged(source), theirs - _decorator_lines(source)
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,39 +1175,40 @@ def test_same_behaviour(prog: Program, sandbox: dict, reference: dict) -> None:
             assert res.outcome in (Outcome.PASSED, Outcome.WRONG_ANSWER), res
 
 
-@pytest.mark.parametrize("prog", CORPUS, ids=lambda p: p.name)
+def _with_known_gaps(programs: list[Program], *, per_test: bool = False) -> list:
+    return [
+        pytest.param(
+            p,
+            id=p.name,
+            marks=pytest.mark.xfail(INSTRUMENTED, reason=p.instrumentation_gap, strict=False),
+        )
+        if p.instrumentation_gap and (per_test or not p.gap_per_test_only)
+        else pytest.param(p, id=p.name)
+        for p in programs
+    ]
+
+
+@pytest.mark.parametrize("prog", _with_known_gaps(CORPUS))
 def test_union_matches_coverage(prog: Program, sandbox: dict, reference: dict) -> None:
-    ours = set(sandbox[prog.name].executed_lines)
-    theirs = _reconcile(prog.source, set().union(*(set(r["lines"]) for r in reference[prog.name])))
+    union = set().union(*(set(r["lines"]) for r in reference[prog.name]))
+    ours, theirs = _comparable(prog.source, set(sandbox[prog.name].executed_lines), union)
     assert ours == theirs, _diff(prog.source, ours, theirs)
 
 
-@pytest.mark.parametrize("prog", [p for p in CORPUS if p.per_test], ids=lambda p: p.name)
+@pytest.mark.parametrize("prog", _with_known_gaps([p for p in CORPUS if p.per_test], per_test=True))
 def test_per_test_matches_coverage(prog: Program, sandbox: dict, reference: dict) -> None:
     result = sandbox[prog.name]
-    sets = []
     for i, (res, ref) in enumerate(zip(result.tests, reference[prog.name])):
-        theirs = _reconcile(prog.source, set(ref["lines"]))
-        assert set(res.executed_lines) == theirs, f"test {i}: " + _diff(
-            prog.source, set(res.executed_lines), theirs
-        )
-        sets.append(frozenset(res.executed_lines))
-    assert len(set(sets)) > 1, "the per-test programs should execute different lines per test"
-    assert result.executed_lines == frozenset().union(*sets)
+        ours, theirs = _comparable(prog.source, set(res.executed_lines), set(ref["lines"]))
+        assert ours == theirs, f"test {i}: " + _diff(prog.source, ours, theirs)
+    per_test = [t.executed_lines for t in result.tests]
+    assert len(set(per_test)) > 1, "the per-test programs should execute different lines per test"
+    assert result.executed_lines == frozenset().union(*per_test)
 
 
 @pytest.mark.parametrize("prog", CORPUS, ids=lambda p: p.name)
 def test_executed_lines_are_statements(prog: Program, sandbox: dict) -> None:
     assert sandbox[prog.name].executed_lines <= statement_lines(prog.source)
-
-
-def _diff(source: str, ours: set[int], theirs: set[int]) -> str:
-    lines = source.splitlines()
-
-    def show(nums: set[int]) -> str:
-        return "".join(f"\n  {n:3d}: {lines[n - 1] if 0 < n <= len(lines) else ''}" for n in sorted(nums))
-
-    return f"only codegym:{show(ours - theirs)}\nonly coverage.py:{show(theirs - ours)}"
 
 
 def test_statement_lines_match_coverage_statements(tmp_path: Path) -> None:
@@ -949,8 +1220,21 @@ def test_statement_lines_match_coverage_statements(tmp_path: Path) -> None:
         cov = coverage.Coverage(data_file=None, config_file=False)
         cov.clear_exclude()
         _, statements, _, _, _ = cov.analysis2(str(path))
-        theirs = _reconcile(prog.source, set(statements))
-        ours = set(statement_lines(prog.source))
+        ours, theirs = _comparable(prog.source, set(statement_lines(prog.source)), set(statements))
+        assert theirs <= ours, (prog.name, _diff(prog.source, ours, theirs))
         # coverage.py drops statements the compiler removed as unreachable; codegym keeps them as
         # statements that never run (their tokens must get mask 0, not the mask of a neighbour).
-        assert theirs <= ours, (prog.name, _diff(prog.source, ours, theirs))
+        # The corpus marks each such line with "# dead".
+        dead = {n for n, text in enumerate(prog.source.splitlines(), 1) if text.endswith("# dead")}
+        assert ours - theirs <= dead, (prog.name, _diff(prog.source, ours, theirs))
+
+
+def _diff(source: str, ours: set[int], theirs: set[int]) -> str:
+    lines = source.splitlines()
+
+    def show(nums: set[int]) -> str:
+        return "".join(
+            f"\n  {n:3d}: {lines[n - 1] if 0 < n <= len(lines) else ''}" for n in sorted(nums)
+        )
+
+    return f"only codegym:{show(ours - theirs)}\nonly coverage.py:{show(theirs - ours)}"
