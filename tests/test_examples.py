@@ -23,3 +23,31 @@ def test_sb3_ppo_example():
     pytest.importorskip("stable_baselines3")
     out = run_example("sb3_ppo.py", "--timesteps", "256", "--max-new-tokens", "16")
     assert "evaluation rewards" in out
+
+
+def test_random_agent_example():
+    out = run_example("random_agent.py", "--episodes", "2", "--max-new-tokens", "8")
+    assert "[CodeGen-v0] episode 1" in out and "[CodeGenLine-v0] episode 1" in out
+    assert "token_mask" in out and "outcomes CodeGenLine-v0" in out
+
+
+def test_scripted_agent_example():
+    out = run_example("scripted_agent.py", "--problems", "2", "--episodes", "8", "--window", "2")
+    rows = [line.split() for line in out.splitlines() if line[:7].strip().isdigit()]
+    assert len(rows) == 8 and all(row[3] == "+1.0" and row[4] == "passed" for row in rows)
+    traces = [line.split() for line in out.splitlines() if "-> now" in line]
+    assert len(traces) == 2
+    for trace in traces:  # four passes each at window 2: every problem moved toward stage 0
+        first, now = int(trace[1]), int(trace[-1])
+        assert now < first or first == 0, trace
+    assert "wrong variant" in out and " 0 - " in out  # a masked line
+
+
+def test_fgo_policy_gradient_example():
+    pytest.importorskip("torch")
+    out = run_example("fgo_policy_gradient.py", "--iterations", "3", "--episodes", "2")
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("iter")] == [
+        "0",
+        "1",
+        "2",
+    ]
