@@ -125,6 +125,99 @@ def cmd_problems_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+# -- run, train, evaluate --------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from codegym.errors import UnknownNameError
+    from codegym.evaluation import program_for
+    from codegym.problems import load
+    from codegym.sandbox import Limits, run
+
+    problems = {p.id: p for p in load(args.source)}
+    if args.problem not in problems:
+        raise UnknownNameError("problem id", args.problem, problems)
+    problem = problems[args.problem]
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            program = program_for(problem, f.read())
+    except OSError as exc:
+        print(f"codegym: error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    result = run(program, problem, limits=Limits(cpu_time=args.cpu_time))
+    for i, t in enumerate(result.tests):
+        print(
+            f"test {i}: {t.outcome.value} ({t.cpu_time:.3f} s CPU){' - ' + t.detail if t.detail else ''}"
+        )
+    print(
+        f"{result.outcome.value}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed"
+    )
+    if args.coverage:
+        print("executed lines: " + " ".join(map(str, sorted(result.executed_lines))))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from codegym.agents import PRESETS, PPOConfig
+
+    settings: dict = dict(PRESETS[args.preset]) if args.preset else {}
+    overrides = {
+        "model": args.model,
+        "iterations": args.iterations,
+        "episodes_per_iteration": args.episodes,
+        "sft_steps": args.sft_steps,
+        "max_new_tokens": args.max_new_tokens,
+        "output_dir": args.output_dir,
+        "seed": args.seed,
+        "device": args.device,
+        "problems": args.source,
+    }
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.no_cccs:
+        settings["curriculum"] = "none"
+    if args.no_fgo:
+        settings["fgo"] = False
+    if args.no_resume:
+        settings["resume"] = False
+    config = PPOConfig(**settings)
+    from codegym.agents.trainer import train
+
+    def report(s) -> None:  # noqa: ANN001
+        by_level = " ".join(f"{k[:5]}={v:.2f}" for k, v in s.pass_rate_by_difficulty.items())
+        print(
+            f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level})  "
+            f"kl {s.approx_kl:.4f}  stages {s.stage_histogram}  "
+            f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s update {s.seconds['update']:.1f}s",
+            flush=True,
+        )
+
+    result = train(config, progress=not args.quiet and sys.stderr.isatty(), on_iteration=report)
+    print(f"checkpoint: {result.model_path}")
+    print(f"tensorboard: tensorboard --logdir {result.output_dir}/tensorboard")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from codegym.problems import load
+
+    ks = sorted(set(args.k))
+    if args.samples:
+        from codegym.evaluation import evaluate_programs, read_samples
+
+        report = evaluate_programs(
+            load(args.source, split=args.split), read_samples(args.samples), ks=ks
+        )
+    else:
+        from codegym.agents.evaluate import evaluate_model
+
+        report = evaluate_model(
+            args.model, problems=args.source, split=args.split, n_samples=args.n, ks=ks,
+            greedy=args.greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
+        )  # fmt: skip
+    print(report.table())
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -185,6 +278,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", choices=["introductory", "interview", "competition"])
     p.add_argument("--skip-invalid", action="store_true")
     p.set_defaults(func=cmd_problems_validate)
+
+    p = sub.add_parser(
+        "run",
+        help="run a solution file against a problem's tests",
+        description="Runs FILE against the tests of problem ID in the sandbox; prints each test's outcome. "
+        "Exit 0 when every test passes, 1 otherwise.",
+    )
+    p.add_argument(
+        "file", help="the program (a completion of the starter code is completed with it)"
+    )
+    p.add_argument("--problem", required=True, help="problem id")
+    p.add_argument("--source", default="bundled", help="problem source (default: bundled)")
+    p.add_argument("--cpu-time", type=float, default=2.0, help="CPU seconds per test (default 2)")
+    p.add_argument("--coverage", action="store_true", help="print the executed lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "train",
+        help="train the reference PPO agent (StepCoder: CCCS + FGO)",
+        description="Trains a causal LM with PPO through CodeGen-v0. '--preset tiny' builds a small GPT-2 and "
+        "tokenizer locally, warm-starts it on the training problems and runs PPO with CCCS and FGO on the CPU. "
+        "Resumes from OUTPUT_DIR/checkpoint when present. Prints one line per iteration.",
+    )
+    p.add_argument("--preset", choices=["tiny"], help="a named configuration")
+    p.add_argument("--model", help="Hugging Face model name or local path (default: the preset's)")
+    p.add_argument("--source", help="problem source (default: bundled)")
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--episodes", type=int, help="episodes per iteration")
+    p.add_argument("--sft-steps", type=int, help="supervised warm-start steps")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--output-dir", help="logs and checkpoints (default: runs/codegym)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument(
+        "--no-cccs", action="store_true", help="ablation: no curriculum (always the full task)"
+    )
+    p.add_argument(
+        "--no-fgo",
+        action="store_true",
+        help="ablation: no fine-grained optimisation (all-ones masks)",
+    )
+    p.add_argument(
+        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="pass@k by difficulty for a model or a JSONL file of samples",
+        description="Computes the unbiased pass@k estimator by difficulty. Either --model (generates from the "
+        "full task, greedy or sampled) or --samples FILE (JSONL lines {problem_id, completion}).",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", help="model name or local path (e.g. runs/codegym/checkpoint)")
+    what.add_argument("--samples", help="JSONL of completions")
+    p.add_argument("--source", default="bundled")
+    p.add_argument("--split", choices=["train", "test"], default=None)
+    p.add_argument(
+        "--n", type=int, default=10, help="samples per problem when sampling (default 10)"
+    )
+    p.add_argument("--k", type=int, nargs="+", default=[1], help="k values (default: 1)")
+    p.add_argument("--greedy", action="store_true", help="one greedy sample per problem")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

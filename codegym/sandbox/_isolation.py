@@ -49,6 +49,21 @@ def prctl(option: int, arg: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
 
 
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(count: int) -> bool:
+    """Cap glibc's malloc arenas (inherited by forked children). True where it took effect.
+
+    Each thread that mallocs may otherwise get an arena of its own, reserving 64 MiB of address
+    space, so under ``RLIMIT_AS`` a program could start only a handful of threads.
+    """
+    try:
+        return bool(_libc.mallopt(M_ARENA_MAX, count))
+    except AttributeError:  # not glibc
+        return False
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
@@ -126,7 +141,9 @@ def expose_readonly(paths: list[str]) -> list[str]:
         needed = sorted(set(needed))
         # A path inside another needed path comes along with it.
         needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
-        staging = tempfile.mkdtemp(prefix="codegym-stage-")
+        staging = tempfile.mkdtemp(
+            prefix="stage-", dir=LOCK_DIR
+        )  # not in /tmp: nothing transient shows there
         try:
             mount(top, staging, None, MS_BIND | MS_REC)
             mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
@@ -238,12 +255,18 @@ def kill_descendants() -> None:
 
 
 def reap_all(uid: int | None, deadline: float) -> bool:
-    """Kill and reap every descendant (this process is a child subreaper). True if none remain."""
+    """Kill and reap every descendant (this process is a child subreaper). True if none remain.
+
+    Cheap when nothing is left, the common case: the killing is skipped when this process has no
+    child at all. That proves no process of the test survives. Every process of the slot uid
+    descends from this server (the uid is ours alone by its lock, and ``no_new_privs`` rules out
+    setuid binaries), and a live descendant always has a live parent chain up to a child of this
+    server: a process whose parent dies is reparented to the nearest living subreaper above it,
+    this server at the latest. So when ``waitpid`` reports no child (ECHILD), none is alive, and
+    ``kill(-1)`` as the slot uid would find nothing to kill. Otherwise (a live child, or a zombie
+    that reparenting just brought) the uid is killed and the loop repeats until none remain.
+    """
     while True:
-        if uid is not None:
-            kill_uid(uid)
-        else:
-            kill_descendants()
         try:
             while True:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -251,6 +274,10 @@ def reap_all(uid: int | None, deadline: float) -> bool:
                     break
         except ChildProcessError:
             return True
+        if uid is not None:
+            kill_uid(uid)
+        else:
+            kill_descendants()
         if time.monotonic() > deadline:
             return False
         time.sleep(0.0005)

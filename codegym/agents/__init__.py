@@ -1,0 +1,32 @@
+"""The reference agent: StepCoder PPO (CCCS + FGO) for Hugging Face causal LMs.
+
+The only codegym package that imports torch and transformers (``pip install "codegym[agents]"``).
+"""
+
+from __future__ import annotations
+
+from codegym.agents.config import PPOConfig
+
+__all__ = ["PPOConfig", "train", "PRESETS"]
+
+PRESETS: dict[str, dict[str, object]] = {
+    "tiny": {
+        "model": "tiny",
+        "sft_steps": 300,
+        "iterations": 30,
+        "episodes_per_iteration": 16,
+        "max_new_tokens": 96,
+        "max_context_tokens": 384,
+        "learning_rate": 1e-4,
+        "minibatch_size": 8,
+        "ppo_epochs": 2,
+    }
+}
+"""Named configurations; ``tiny`` runs on 2 CPU cores in minutes."""
+
+
+def train(config: PPOConfig, **kwargs: object):  # noqa: ANN201
+    """Train with PPO; see :func:`codegym.agents.trainer.train`."""
+    from codegym.agents.trainer import train as _train
+
+    return _train(config, **kwargs)

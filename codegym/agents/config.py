@@ -1,0 +1,105 @@
+"""Configuration of the reference PPO agent."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codegym.errors import ConfigError
+
+__all__ = ["PPOConfig"]
+
+
+@dataclass
+class PPOConfig:
+    """Everything a training run needs; every field has a default that runs on a laptop CPU."""
+
+    model: str = "tiny"
+    """A Hugging Face causal LM name or local path, or ``"tiny"`` for the locally built preset."""
+    problems: str = "bundled"
+    """Problem source (name or path) for the envs."""
+    split: str | None = "train"
+    """Split of ``problems`` to train on."""
+    curriculum: str | int = "cccs"
+    """``"cccs"`` (StepCoder), ``"none"`` (vanilla PPO, the "w/o CCCS" ablation) or a fixed stage."""
+    fgo: bool = True
+    """Fine-grained optimisation: the policy loss counts only tokens whose line some test executed.
+    ``False`` uses an all-ones mask (the "w/o FGO" ablation)."""
+    reward: str = "stepcoder"
+    """Reward name (``codegym.rewards.REWARDS``)."""
+    iterations: int = 20
+    """PPO iterations (each: one batch of episodes, then ``ppo_epochs`` of updates)."""
+    episodes_per_iteration: int = 16
+    """Episodes (one per env) collected per iteration: the rollout batch."""
+    max_new_tokens: int = 96
+    """Token limit of an episode (the env truncates, and still scores, at this length)."""
+    max_context_tokens: int = 448
+    """Statement + prefix tokens given to the model; longer contexts keep their end."""
+    temperature: float = 1.0
+    """Sampling temperature during rollouts."""
+    learning_rate: float = 5e-5
+    """Adam learning rate for the policy and value head."""
+    ppo_epochs: int = 2
+    """Passes over each rollout batch."""
+    minibatch_size: int = 8
+    """Episodes per gradient step."""
+    clip_range: float = 0.2
+    """PPO clipping of the probability ratio."""
+    clip_range_value: float = 0.2
+    """Clipping of the value update around the rollout's values."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    gamma: float = 1.0
+    """Discount over tokens; 1 since the only task reward comes at the end."""
+    lam: float = 0.95
+    """GAE lambda."""
+    kl_beta: float = 0.05
+    """KL penalty to the frozen reference policy, per token (StepCoder uses 0.05)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    seed: int = 0
+    """Seed for torch, numpy and the envs."""
+    device: str = "auto"
+    """``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``."""
+    torch_threads: int = 1
+    """CPU threads for torch; one per process measured fastest on small CPU runs."""
+    lora_r: int = 0
+    """LoRA rank through ``peft`` for large models; 0 trains all weights."""
+    sft_steps: int = 0
+    """Supervised warm-start steps on the training problems' canonical solutions before PPO."""
+    sft_learning_rate: float = 1e-3
+    """Learning rate of the warm start."""
+    output_dir: str = "runs/codegym"
+    """Where TensorBoard logs and checkpoints go."""
+    checkpoint_every: int = 5
+    """Save a checkpoint every this many iterations (and at the end)."""
+    resume: bool = True
+    """Continue from the latest checkpoint in ``output_dir`` when one exists."""
+    sandbox_workers: int | None = None
+    """Sandbox worker processes (default: one per core)."""
+    cpu_time_limit: float = 2.0
+    """CPU seconds per test in the sandbox."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``gymnasium.make("CodeGen-v0", ...)``."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "iterations",
+            "episodes_per_iteration",
+            "max_new_tokens",
+            "ppo_epochs",
+            "minibatch_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.clip_range < 1:
+            raise ConfigError(f"PPOConfig.clip_range must be in (0, 1), got {self.clip_range}")
+        if self.kl_beta < 0:
+            raise ConfigError(f"PPOConfig.kl_beta must be >= 0, got {self.kl_beta}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(
+                f"PPOConfig.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

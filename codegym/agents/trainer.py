@@ -1,0 +1,431 @@
+"""The StepCoder training loop: PPO on a causal LM through the codegym envs, with CCCS and FGO.
+
+Reads top to bottom: ``train`` sets up, then each iteration runs the five numbered phases.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import codegym  # noqa: F401  (registers the env ids)
+from codegym.agents.config import PPOConfig
+from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
+from codegym.agents.ppo import (
+    approx_kl,
+    explained_variance,
+    gae,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    token_rewards,
+    value_loss,
+)
+from codegym.agents.rollout import EpisodeRecord, collect
+from codegym.agents.tiny import build_tiny, supervised_warm_start
+from codegym.curriculum import Curriculum
+from codegym.envs.core import resolve_problems
+from codegym.sandbox import Executor, Limits
+
+__all__ = ["train", "TrainResult", "IterationStats"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IterationStats:
+    iteration: int
+    reward_mean: float
+    pass_rate: float
+    pass_rate_by_difficulty: dict[str, float]
+    stage_histogram: dict[int, int]
+    policy_loss: float
+    value_loss: float
+    entropy: float
+    approx_kl: float
+    clip_fraction: float
+    explained_variance: float
+    fgo_masked_fraction: float
+    dropped_infra_errors: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    config: PPOConfig
+    history: list[IterationStats]
+    output_dir: str
+    model_path: str
+
+
+def _device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _writer(path: str) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard missing: log to the console only
+        logger.warning(
+            "tensorboard is not installed; scalars are not written (pip install tensorboard)"
+        )
+        return None
+    return SummaryWriter(path)
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc="PPO", disable=not enabled, unit="it")
+
+
+def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None) -> TrainResult:
+    """Train ``config.model`` with PPO through ``CodeGen-v0``; returns the per-iteration history."""
+    cfg = config
+    _seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)
+    device = _device(cfg.device)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    checkpoint = os.path.join(cfg.output_dir, "checkpoint")
+    problems = resolve_problems(cfg.problems, cfg.split)
+
+    # -- 0. Models: the policy (with a value head), its frozen reference, the optimizer ------------
+    resuming = cfg.resume and os.path.exists(os.path.join(checkpoint, "trainer_state.pt"))
+    if resuming:
+        model_path = checkpoint
+    elif cfg.model == "tiny":
+        model_path = build_tiny(
+            resolve_problems(cfg.problems, "train"),
+            os.path.join(cfg.output_dir, "tiny-init"),
+            seed=cfg.seed,
+        )
+    else:
+        model_path = cfg.model
+    model, tokenizer = load_policy(model_path, device, lora_r=cfg.lora_r if not resuming else 0)
+    if not resuming and cfg.sft_steps > 0:
+        logger.info("supervised warm start: %d steps", cfg.sft_steps)
+        supervised_warm_start(
+            model, tokenizer, problems, steps=cfg.sft_steps, learning_rate=cfg.sft_learning_rate,
+            max_context=cfg.max_context_tokens, seed=cfg.seed, device=device,
+        )  # fmt: skip
+    reference = _reference_of(model, cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+
+    # -- 0. Envs: one per episode of a batch, sharing one curriculum and one sandbox pool ----------
+    curriculum = Curriculum(problems, mode=cfg.curriculum)
+    executor = Executor(workers=cfg.sandbox_workers, limits=Limits(cpu_time=cfg.cpu_time_limit))
+    env_kwargs = {
+        "problems": problems,
+        "split": None,
+        "tokenizer": tokenizer,
+        "curriculum": curriculum,
+        "reward": cfg.reward,
+        "max_new_tokens": cfg.max_new_tokens,
+        "max_prompt_tokens": cfg.max_context_tokens,
+        "max_prefix_tokens": cfg.max_context_tokens,
+        "executor": executor,
+        **cfg.env_kwargs,
+    }
+    envs = [gym.make("CodeGen-v0", **env_kwargs) for _ in range(cfg.episodes_per_iteration)]
+    start_iteration = 0
+    if resuming:
+        state = torch.load(
+            os.path.join(checkpoint, "trainer_state.pt"), map_location="cpu", weights_only=False
+        )
+        optimizer.load_state_dict(state["optimizer"])
+        curriculum.load_state_dict(state["curriculum"])
+        start_iteration = state["iteration"] + 1
+        torch.set_rng_state(state["torch_rng"])
+        logger.info("resumed from %s at iteration %d", checkpoint, start_iteration)
+    writer = _writer(os.path.join(cfg.output_dir, "tensorboard"))
+    bar = _progress(cfg.iterations, start_iteration, progress)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + start_iteration)
+    pool = ThreadPoolExecutor(max_workers=len(envs), thread_name_prefix="codegym-episode")
+    history: list[IterationStats] = []
+    seed_rng = np.random.default_rng(cfg.seed + start_iteration)
+    try:
+        for iteration in range(start_iteration, cfg.iterations):
+            # -- 1. Rollout: one episode per env, sampled from the current policy ----------------
+            model.eval()
+            seeds = [int(s) for s in seed_rng.integers(0, 2**31 - 1, size=len(envs))]
+            episodes, timing = collect(
+                model, tokenizer, envs, seeds=seeds, max_context=cfg.max_context_tokens,
+                temperature=cfg.temperature, device=device, generator=generator, pool=pool,
+            )  # fmt: skip
+            usable = [e for e in episodes if not e.infra_error]  # sandbox failures are not scored
+
+            # -- 2. Score: log-probs and values under the policy, log-probs under the reference --
+            t_update = time.perf_counter()
+            batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
+
+            # -- 3. Advantages: KL-shaped token rewards, GAE, whitening --------------------------
+            rewards = token_rewards(
+                batch["reward"],
+                batch["old_logprobs"],
+                batch["ref_logprobs"],
+                batch["mask"],
+                cfg.kl_beta,
+            )
+            advantages, returns = gae(
+                rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam
+            )
+            advantages = masked_whiten(advantages, batch["mask"])
+
+            # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss -------
+            model.train()
+            stats = _ppo_update(
+                model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device
+            )
+            model.eval()
+            t_update = time.perf_counter() - t_update
+
+            # -- 5. Log and checkpoint ------------------------------------------------------------
+            item = _iteration_stats(iteration, episodes, usable, curriculum, stats, batch, returns)
+            item.seconds = {
+                "generation": timing.generation,
+                "sandbox": timing.sandbox,
+                "update": t_update,
+            }
+            history.append(item)
+            _log(writer, item)
+            if on_iteration is not None:
+                on_iteration(item)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{item.reward_mean:+.2f}", pass_rate=f"{item.pass_rate:.2f}"
+                )
+            last = iteration == cfg.iterations - 1
+            if (iteration + 1) % cfg.checkpoint_every == 0 or last:
+                _save_checkpoint(
+                    checkpoint, model, tokenizer, optimizer, curriculum, iteration, cfg
+                )
+    finally:
+        pool.shutdown()
+        executor.close()
+        for env in envs:
+            env.close()
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.close()
+    return TrainResult(cfg, history, cfg.output_dir, checkpoint)
+
+
+def _reference_of(model: ValueHeadModel, cfg: PPOConfig) -> torch.nn.Module:
+    """The frozen reference policy for the KL penalty: a copy of the starting policy (with LoRA,
+    the same weights with the adapters switched off, so no second copy is held)."""
+    if cfg.lora_r > 0:
+        return model  # _score_batch disables the adapters for the reference pass
+    reference = copy.deepcopy(model.lm).eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    return reference
+
+
+def _score_batch(
+    model: ValueHeadModel,
+    reference: torch.nn.Module,
+    tokenizer: Any,
+    episodes: list[EpisodeRecord],
+    cfg: PPOConfig,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    contexts = [e.context for e in episodes]
+    actions = [e.actions for e in episodes]
+    pad = tokenizer.pad_token_id
+    with torch.no_grad():
+        now = score_sequences(model, contexts, actions, pad, device)
+        if reference is model:  # LoRA: the reference is the base model without adapters
+            with model.lm.disable_adapter():
+                ref = score_sequences(model, contexts, actions, pad, device, with_values=False)
+        else:
+            ref = score_sequences(reference, contexts, actions, pad, device, with_values=False)
+    mask = now["mask"]  # (B, T)
+    fgo = torch.zeros_like(mask)
+    for i, e in enumerate(episodes):
+        fgo[i, : len(e.actions)] = torch.as_tensor(
+            e.token_mask if cfg.fgo else np.ones(len(e.actions)), dtype=mask.dtype
+        )
+    return {
+        "old_logprobs": now["logprobs"],
+        "old_values": now["values"],
+        "ref_logprobs": ref["logprobs"],
+        "mask": mask,
+        "fgo_mask": fgo * mask,
+        "reward": torch.tensor([e.reward for e in episodes], dtype=mask.dtype, device=device),
+    }
+
+
+def _ppo_update(
+    model: ValueHeadModel,
+    optimizer: torch.optim.Optimizer,
+    tokenizer: Any,
+    episodes: list[EpisodeRecord],
+    batch: dict[str, torch.Tensor],
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    cfg: PPOConfig,
+    device: torch.device,
+) -> dict[str, float]:
+    sums: Counter[str] = Counter()
+    steps = 0
+    order = np.arange(len(episodes))
+    rng = np.random.default_rng(cfg.seed)
+    for _ in range(cfg.ppo_epochs):
+        rng.shuffle(order)
+        for lo in range(0, len(order), cfg.minibatch_size):
+            idx = order[lo : lo + cfg.minibatch_size]
+            sub = [episodes[i] for i in idx]
+            width = max(len(e.actions) for e in sub)
+            cur = score_sequences(
+                model,
+                [e.context for e in sub],
+                [e.actions for e in sub],
+                tokenizer.pad_token_id,
+                device,
+            )
+            t = torch.as_tensor(idx, device=device)
+            old_lp = batch["old_logprobs"][t, :width]
+            mask = batch["mask"][t, :width]
+            pg_mask = batch["fgo_mask"][t, :width]
+            pg, clip_frac = policy_loss(
+                cur["logprobs"], old_lp, advantages[t, :width], pg_mask, cfg.clip_range
+            )
+            vf = value_loss(
+                cur["values"],
+                batch["old_values"][t, :width],
+                returns[t, :width],
+                mask,
+                cfg.clip_range_value,
+            )
+            loss = pg + cfg.vf_coef * vf
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                sums["policy_loss"] += float(pg)
+                sums["value_loss"] += float(vf)
+                sums["entropy"] += float(masked_mean(cur["entropy"], mask))
+                sums["approx_kl"] += float(approx_kl(cur["logprobs"], old_lp, mask))
+                sums["clip_fraction"] += float(clip_frac)
+            steps += 1
+    return {k: v / max(steps, 1) for k, v in sums.items()}
+
+
+def _iteration_stats(
+    iteration: int,
+    episodes: list[EpisodeRecord],
+    usable: list[EpisodeRecord],
+    curriculum: Curriculum,
+    stats: dict[str, float],
+    batch: dict[str, torch.Tensor],
+    returns: torch.Tensor,
+) -> IterationStats:
+    by_difficulty: dict[str, list[bool]] = {}
+    for e in usable:
+        by_difficulty.setdefault(e.difficulty, []).append(e.passed)
+    mask = batch["mask"]
+    masked = 1.0 - float(batch["fgo_mask"].sum() / mask.sum().clamp(min=1))
+    return IterationStats(
+        iteration=iteration,
+        reward_mean=float(np.mean([e.reward for e in usable])) if usable else 0.0,
+        pass_rate=float(np.mean([e.passed for e in usable])) if usable else 0.0,
+        pass_rate_by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
+        stage_histogram=curriculum.stage_histogram(),
+        policy_loss=stats.get("policy_loss", 0.0),
+        value_loss=stats.get("value_loss", 0.0),
+        entropy=stats.get("entropy", 0.0),
+        approx_kl=stats.get("approx_kl", 0.0),
+        clip_fraction=stats.get("clip_fraction", 0.0),
+        explained_variance=explained_variance(batch["old_values"], returns, mask),
+        fgo_masked_fraction=masked,
+        dropped_infra_errors=len(episodes) - len(usable),
+    )
+
+
+def _log(writer: Any, s: IterationStats) -> None:
+    logger.info(
+        "iteration %d: reward %+.3f pass rate %.2f kl %.4f stages %s",
+        s.iteration,
+        s.reward_mean,
+        s.pass_rate,
+        s.approx_kl,
+        s.stage_histogram,
+    )
+    if writer is None:
+        return
+    step = s.iteration
+    for name in (
+        "reward_mean",
+        "pass_rate",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "explained_variance",
+        "fgo_masked_fraction",
+    ):
+        writer.add_scalar(f"train/{name}", getattr(s, name), step)
+    for difficulty, rate in s.pass_rate_by_difficulty.items():
+        writer.add_scalar(f"pass_rate/{difficulty}", rate, step)
+    for stage, count in s.stage_histogram.items():
+        writer.add_scalar(f"curriculum/problems_at_stage_{stage}", count, step)
+    stages = [stage for stage, count in s.stage_histogram.items() for _ in range(count)]
+    if stages:
+        writer.add_histogram("curriculum/stage", np.asarray(stages), step)
+    for part, seconds in s.seconds.items():
+        writer.add_scalar(f"time/{part}_seconds", seconds, step)
+
+
+def _save_checkpoint(
+    path: str,
+    model: ValueHeadModel,
+    tokenizer: Any,
+    optimizer: torch.optim.Optimizer,
+    curriculum: Curriculum,
+    iteration: int,
+    cfg: PPOConfig,
+) -> None:
+    tmp = path + ".tmp"
+    model.save(tmp, tokenizer)
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "curriculum": curriculum.state_dict(),
+            "iteration": iteration,
+            "torch_rng": torch.get_rng_state(),
+        },
+        os.path.join(tmp, "trainer_state.pt"),
+    )
+    with open(os.path.join(tmp, "config.codegym.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg.to_dict(), f, indent=2)
+    if os.path.exists(path):
+        import shutil
+
+        shutil.rmtree(path)
+    os.replace(tmp, path)
