@@ -1,6 +1,7 @@
 """The sandbox server: a warm process that forks one isolated child per test.
 
-Started by :class:`codegym.sandbox.Executor` as ``python -m codegym.sandbox._server FD`` with a
+Started by :class:`codegym.sandbox.Executor` (``python -c BOOT FD``, with stand-ins for the
+``codegym`` packages so that their heavy ``__init__`` imports stay out of every fork) with a
 minimal environment. At start it reserves a private uid, enters new mount and network namespaces,
 hides private directories and temp dirs, and imports what programs commonly need. Then, for each
 job it receives on the socket ``FD``, it compiles the program once and runs every test in a forked
@@ -355,6 +356,9 @@ class Server:
         else:  # a shared /tmp: every server needs its own folder
             self.run_root = tempfile.mkdtemp(prefix="codegym-run-")
         _isolation.prctl(_isolation.PR_SET_CHILD_SUBREAPER, 1)
+        # Threads of a program share one malloc arena: a 64 MiB arena per thread would count
+        # against the address-space limit as if the program had allocated it.
+        _isolation.limit_malloc_arenas(1)
         for name in PRELOAD:
             __import__(name)
         import codegym.sandbox.types  # noqa: F401  (the child needs TestKind)

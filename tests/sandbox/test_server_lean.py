@@ -1,0 +1,48 @@
+"""The sandbox server stays small, so that forking a child per test stays cheap."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from codegym.sandbox import Executor, Limits, TestCase
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the sandbox runs on Linux only"
+)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with Executor(workers=1, cache_size=0) as ex:
+        yield ex
+
+
+def test_children_do_not_inherit_the_codegym_package(executor):
+    """The server imports the sandbox modules only: no gymnasium or numpy in every fork."""
+    program = (
+        "import sys\n"
+        "print(sorted(m for m in ('numpy', 'gymnasium', 'codegym.envs', 'codegym.sandbox.executor')"
+        " if m in sys.modules))\n"
+    )
+    result = executor.run(program, [TestCase.stdio("", "[]\n")])
+    assert result.passed, result.tests[0].stdout + result.tests[0].stderr
+
+
+def test_the_codegym_package_is_still_importable_by_programs(executor):
+    program = "import codegym.sandbox.types as t\nprint(t.TestKind.STDIO.value)\n"
+    result = executor.run(program, [TestCase.stdio("", "stdio\n")])
+    assert result.passed, result.tests[0].stderr
+
+
+def test_threads_do_not_spend_the_memory_limit_on_malloc_arenas(executor):
+    """Sixteen threads fit the default 512 MiB limit (a 64 MiB arena per thread would not)."""
+    program = (
+        "import threading\n\nbarrier = threading.Barrier(17)\n"
+        "threads = [threading.Thread(target=barrier.wait) for _ in range(16)]\n"
+        "for t in threads:\n    t.start()\nbarrier.wait()\n"
+        "for t in threads:\n    t.join()\nprint('ok')\n"
+    )
+    result = executor.run(program, [TestCase.stdio("", "ok\n")], limits=Limits(memory_mb=512))
+    assert result.passed, result.tests[0].stderr
