@@ -51,3 +51,12 @@ def test_fgo_policy_gradient_example():
         "1",
         "2",
     ]
+
+
+def test_ablation_example_smoke(tmp_path):
+    pytest.importorskip("transformers")
+    out = run_example(
+        "ablation.py", "--seeds", "0", "--iterations", "1", "--episodes", "2", "--sft-steps", "2",
+        "--max-new-tokens", "8", "--output-dir", str(tmp_path / "ablation"),
+    )  # fmt: skip
+    assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out

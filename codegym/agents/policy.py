@@ -76,7 +76,7 @@ def load_policy(
         except ImportError as exc:
             from codegym.errors import MissingDependencyError
 
-            raise MissingDependencyError("peft (for lora_r > 0)", "agents") from exc
+            raise MissingDependencyError("peft (for lora_r > 0)", "lora") from exc
         lm = get_peft_model(lm, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, task_type="CAUSAL_LM"))
     model = ValueHeadModel(lm)
     head = os.path.join(name_or_path, "value_head.pt")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-from codegym.envs.core import EpisodeCore, line_mask
+from codegym.envs.core import Coverage, EpisodeCore, line_mask
 from codegym.envs.line_env import LINE_CHARSET, SUBMIT, CodeGenLineEnv
 from codegym.envs.token_env import CodeGenEnv
-from codegym.envs.tokenizer import CodeTokenizer, HFTokenizer, as_tokenizer
+from codegym.envs.tokenizer import CodeTokenizer, HFTokenizer, Tokenizer, as_tokenizer
 
 __all__ = [
+    "Coverage",
     "CodeGenEnv",
     "CodeGenLineEnv",
     "CodeTokenizer",
@@ -17,13 +18,14 @@ __all__ = [
     "HFTokenizer",
     "LINE_CHARSET",
     "SUBMIT",
+    "Tokenizer",
     "as_tokenizer",
     "line_mask",
     "register_envs",
 ]
 
 ENV_IDS = {
-    "CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 512),
+    "CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 1024),
     "CodeGenLine-v0": ("codegym.envs.line_env:CodeGenLineEnv", 64),
 }
 

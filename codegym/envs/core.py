@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from codegym.sandbox import (
     statement_map,
 )
 
-__all__ = ["EpisodeCore", "Episode", "line_mask", "resolve_problems"]
+__all__ = ["Coverage", "EpisodeCore", "Episode", "line_mask", "resolve_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ def line_mask(
     """FGO mask over the generated lines: 1 where some test executed the line's code.
 
     A line that is not a statement itself takes the mask of the code it belongs to: continuation
-    lines and decorators their statement's; ``else:``, ``except ...:``, ``finally:``, ``case ...:``,
-    comments and blank lines the next statement's (the code they introduce or precede; the previous
-    one's at the end of the program). When the program never ran (``ran=False``: a compile error),
+    lines and decorators their statement's; ``else:``, ``finally:``, comments and blank lines the
+    next statement's (the code they introduce or precede; the previous one's at the end of the
+    program). ``except ...:`` and ``case ...:`` headers count as executed when their clause ran. When the program never ran (``ran=False``: a compile error),
     every line gets 1: nothing can be singled out, and the whole generation carries the penalty.
     """
     if n_generated_lines <= 0:
@@ -91,6 +91,40 @@ def line_mask(
             per_line[line] = prev
     start = first_generated_line
     return per_line[start : start + n_generated_lines].copy()
+
+
+@dataclass
+class Coverage(Mapping):
+    """``info["coverage"]``: read it like a dict (``coverage["line_mask"]``) or by attribute.
+
+    A Mapping rather than a dict on purpose: Gymnasium's vector envs stack dict entries of the
+    sub-envs' infos into arrays shaped like the first one, which breaks (or silently repeats)
+    masks of different lengths; a Mapping is kept whole, one per sub-env.
+    """
+
+    executed_lines: list[int]
+    """Program line numbers of the statements some test executed."""
+    line_mask: np.ndarray
+    """``int8``, one per generated line: 1 if a test executed the line's code."""
+    first_generated_line: int
+    """Program line number of the first generated line."""
+    token_mask: np.ndarray | None = None
+    """``int8``, one per action of the token env (end-of-sequence included); None in the line env."""
+
+    def _keys(self) -> list[str]:
+        keys = ["executed_lines", "line_mask", "first_generated_line"]
+        return keys + (["token_mask"] if self.token_mask is not None else [])
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
 @dataclass
@@ -136,7 +170,7 @@ class EpisodeCore:
         else:
             self.curriculum = Curriculum(self.problems, mode=curriculum)
         self.reward_fn = get_reward(reward)
-        self.limits = limits or Limits()
+        self.limits = limits  # None: the executor's own limits
         self._executor = executor
 
     @property
@@ -208,11 +242,7 @@ class EpisodeCore:
             ],
             "program": program,
             "generated": generated,
-            "coverage": {
-                "executed_lines": sorted(result.executed_lines),
-                "line_mask": mask,
-                "first_generated_line": episode.first_generated_line,
-            },
+            "coverage": Coverage(sorted(result.executed_lines), mask, episode.first_generated_line),
             "curriculum": {
                 "stage": episode.stage,
                 "n_stages": episode.n_stages,

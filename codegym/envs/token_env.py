@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,7 +74,7 @@ class CodeGenEnv(gym.Env):
 
     `gymnasium.make("CodeGen-v0", problems="bundled", split="train", tokenizer=None,
     curriculum="cccs", reward="stepcoder", limits=None, max_prompt_tokens=1024,
-    max_prefix_tokens=1024, max_new_tokens=512, render_mode=None, executor=None)`
+    max_prefix_tokens=1024, max_new_tokens=1024, render_mode=None, executor=None)`
 
     - `problems`: a source name (`"bundled"`, `"humaneval"`, ...), a path, or a list of `Problem`.
     - `split`: `"train"`, `"test"` or `None` (all).
@@ -114,7 +115,7 @@ class CodeGenEnv(gym.Env):
         limits: Limits | None = None,
         max_prompt_tokens: int = 1024,
         max_prefix_tokens: int = 1024,
-        max_new_tokens: int = 512,
+        max_new_tokens: int = 1024,
         render_mode: str | None = None,
         executor: Executor | None = None,
     ) -> None:
@@ -162,6 +163,7 @@ class CodeGenEnv(gym.Env):
         self._static: dict[str, np.ndarray] = {}
         self._encoded: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self._last_info: dict[str, Any] | None = None
+        self._warned_limit = False
 
     # -- gymnasium API ------------------------------------------------------------------------------
 
@@ -175,6 +177,14 @@ class CodeGenEnv(gym.Env):
         self._static = self._encode_context(episode)
         spec_limit = _registered_limit(self.spec)
         self._limit = min(self.max_new_tokens, spec_limit or self.max_new_tokens)
+        if spec_limit is not None and self.max_new_tokens > spec_limit and not self._warned_limit:
+            self._warned_limit = True
+            warnings.warn(
+                f"max_new_tokens={self.max_new_tokens} exceeds {self.spec.id}'s registered "
+                f"max_episode_steps={spec_limit}; episodes end at {spec_limit} tokens "
+                "(register an id with a larger limit)",
+                stacklevel=2,
+            )
         info = episode.reset_info()
         info["prompt_truncated"] = bool(self._static["prompt_truncated"][0])
         return self._obs(), info
@@ -265,9 +275,8 @@ class CodeGenEnv(gym.Env):
         tokens = self._generated[: self._n].tolist()
         generated = self.tokenizer.decode(tokens)
         reward, info = self.core.finish(self._episode, generated)
-        info["coverage"]["token_mask"] = self._token_mask(
-            tokens, generated, info["coverage"]["line_mask"], terminated
-        )
+        coverage = info["coverage"]
+        coverage.token_mask = self._token_mask(tokens, generated, coverage.line_mask, terminated)
         info["truncated_program"] = not terminated
         self._last_info = info
         if self.render_mode == "human":

@@ -18,10 +18,6 @@ def bundled():
     return load()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 16 competition-level problems are still being written (issue 2 stays open until they land)",
-)
 def test_counts_by_difficulty(bundled):
     counts = Counter(p.difficulty for p in bundled)
     assert len(bundled) >= 120
