@@ -13,18 +13,51 @@ from __future__ import annotations
 import ast
 
 MARK = "__codegym_cov__"
+SEEN = "__codegym_seen__"
 
 
 def _mark(stmt: ast.stmt, line: int) -> ast.stmt:
-    node = ast.Assign(
+    """``if not SEEN[LINE]: SEEN[LINE] = MARK[LINE] = 1``.
+
+    The check reads a private list, which CPython 3.11 indexes fast; the shared page is written
+    only on a line's first hit, and still survives a killed child.
+    """
+    seen = ast.Subscript(value=ast.Name(SEEN, ast.Load()), slice=ast.Constant(line), ctx=ast.Load())
+    store = ast.Assign(
         targets=[
             ast.Subscript(
+                value=ast.Name(SEEN, ast.Load()), slice=ast.Constant(line), ctx=ast.Store()
+            ),
+            ast.Subscript(
                 value=ast.Name(MARK, ast.Load()), slice=ast.Constant(line), ctx=ast.Store()
-            )
+            ),
         ],
         value=ast.Constant(1),
     )
-    return ast.copy_location(node, stmt)
+    node = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=seen), body=[store], orelse=[])
+    return _locate(node, stmt)
+
+
+def _locate(node: ast.AST, stmt: ast.stmt) -> ast.AST:
+    for child in ast.walk(node):
+        ast.copy_location(child, stmt)
+    return node
+
+
+def _mark_expr(expr: ast.expr, line: int) -> ast.expr:
+    """``__codegym_cov__.__setitem__(LINE, 1)``: a mark inside an expression (its value is None)."""
+    func = ast.Attribute(value=ast.Name(MARK, ast.Load()), attr="__setitem__", ctx=ast.Load())
+    call = ast.Call(func=func, args=[ast.Constant(line), ast.Constant(1)], keywords=[])
+    return ast.copy_location(call, expr)
+
+
+def _irrefutable(pattern: ast.pattern) -> bool:
+    """True for a pattern that always matches: ``_``, a capture name, an or-pattern with one."""
+    if isinstance(pattern, ast.MatchAs):
+        return pattern.pattern is None or _irrefutable(pattern.pattern)
+    if isinstance(pattern, ast.MatchOr):
+        return any(_irrefutable(p) for p in pattern.patterns)
+    return False
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -75,21 +108,55 @@ class _Instrumenter(ast.NodeTransformer):
                 setattr(
                     node, field, self._block(block, may_have_docstring=may_doc and field == "body")
                 )
-        # ``except ...:`` and ``case ...:`` headers run when their clause is entered.
+        # An ``except`` line runs whenever a raised exception is matched against it, matching or
+        # not: mark it from its type expression, evaluated just then (``mark(...) or T``). A bare
+        # ``except:`` always matches, so its body marks it.
         for handler in getattr(node, "handlers", None) or []:
             first = handler.body[0]
-            handler.body = [_mark(first, handler.lineno)] + self._block(
-                handler.body, may_have_docstring=False
-            )
-        for case in getattr(node, "cases", None) or []:
+            handler.body = self._block(handler.body, may_have_docstring=False)
+            if not 0 < handler.lineno < self.max_line:
+                pass
+            elif handler.type is None:
+                handler.body.insert(0, _mark(first, handler.lineno))
+            else:
+                marked = ast.BoolOp(
+                    op=ast.Or(), values=[_mark_expr(handler.type, handler.lineno), handler.type]
+                )
+                handler.type = ast.copy_location(marked, handler.type)
+        # A ``case`` line runs whenever its pattern is tried. Patterns hold no statements, so a
+        # case body marks its own line and those of the cases before it (tried, failed), and a
+        # final ``case _:`` marks them all when no case matches.
+        cases = getattr(node, "cases", None) or []
+        tried: list[int] = []
+        for case in cases:
             first = case.body[0]
-            case.body = [_mark(first, case.pattern.lineno)] + self._block(
-                case.body, may_have_docstring=False
-            )
+            if 0 < case.pattern.lineno < self.max_line:
+                tried.append(case.pattern.lineno)
+            body = self._block(case.body, may_have_docstring=False)
+            case.body = [_mark(first, line) for line in tried] + body
+        if tried and not (cases[-1].guard is None and _irrefutable(cases[-1].pattern)):
+            last = cases[-1]
+            wildcard = ast.copy_location(ast.MatchAs(), last.pattern)
+            marks = [_mark(last.body[-1], line) for line in tried]
+            cases.append(ast.match_case(pattern=wildcard, body=marks))
         return node
 
 
 def instrument(tree: ast.Module, max_line: int) -> ast.Module:
     """Return ``tree`` with a coverage mark before each statement (the tree is modified)."""
     tree = _Instrumenter(max_line).visit(tree)
+    # SEEN = [0] * max_line, first thing after the docstring and __future__ imports.
+    lead = 0
+    while lead < len(tree.body) and (_is_docstring(tree.body[lead]) or _is_future(tree.body[lead])):
+        lead += 1
+    if tree.body:
+        init = ast.Assign(
+            targets=[ast.Name(SEEN, ast.Store())],
+            value=ast.BinOp(
+                left=ast.List([ast.Constant(0)], ast.Load()),
+                op=ast.Mult(),
+                right=ast.Constant(max_line),
+            ),
+        )
+        tree.body.insert(lead, _locate(init, tree.body[min(lead, len(tree.body) - 1)]))
     return ast.fix_missing_locations(tree)
