@@ -12,11 +12,11 @@ __all__ = ["PPOConfig", "train", "PRESETS"]
 PRESETS: dict[str, dict[str, object]] = {
     "tiny": {
         "model": "tiny",
-        "sft_steps": 300,
+        "sft_steps": 200,
         "iterations": 30,
         "episodes_per_iteration": 16,
         "max_new_tokens": 96,
-        "max_context_tokens": 384,
+        "max_context_tokens": 256,
         "learning_rate": 1e-4,
         "minibatch_size": 8,
         "ppo_epochs": 2,

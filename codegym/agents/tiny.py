@@ -70,6 +70,10 @@ def build_tiny(problems: Sequence[Problem], path: str, *, seed: int = 0) -> str:
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        # No dropout: PPO's ratios need the same log-probs at rollout and update time.
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
     )
     model = GPT2LMHeadModel(config)
     os.makedirs(path, exist_ok=True)

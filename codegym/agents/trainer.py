@@ -130,6 +130,7 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
             model, tokenizer, problems, steps=cfg.sft_steps, learning_rate=cfg.sft_learning_rate,
             max_context=cfg.max_context_tokens, seed=cfg.seed, device=device,
         )  # fmt: skip
+    model.eval()  # no dropout in RL: rollout and update must agree on log-probs
     reference = _reference_of(model, cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
 
@@ -168,7 +169,6 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
     try:
         for iteration in range(start_iteration, cfg.iterations):
             # -- 1. Rollout: one episode per env, sampled from the current policy ----------------
-            model.eval()
             seeds = [int(s) for s in seed_rng.integers(0, 2**31 - 1, size=len(envs))]
             episodes, timing = collect(
                 model, tokenizer, envs, seeds=seeds, max_context=cfg.max_context_tokens,
@@ -194,11 +194,10 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
             advantages = masked_whiten(advantages, batch["mask"])
 
             # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss -------
-            model.train()
+            # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
             stats = _ppo_update(
                 model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device
             )
-            model.eval()
             t_update = time.perf_counter() - t_update
 
             # -- 5. Log and checkpoint ------------------------------------------------------------
