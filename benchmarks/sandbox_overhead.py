@@ -1,23 +1,30 @@
 """Per-test overhead of the sandbox, against a bare fork + wait measured in the same run.
 
-    python benchmarks/sandbox_overhead.py [--runs 300] [--rounds 5] [--tests 10]
+    python benchmarks/sandbox_overhead.py [--runs 200] [--rounds 5] [--tests 10]
+    python benchmarks/sandbox_overhead.py --against /srv/base   # A/B against another source tree
 
 Prints medians, in milliseconds, of:
 - a bare ``os.fork()`` + ``os._exit(0)`` + ``waitpid`` of a Python process that has imported the
   same standard-library modules as the sandbox server (``PRELOAD``) and frozen them with
-  ``gc.freeze()``: the least a forked test can cost on this machine;
+  ``gc.freeze()``: the least a forked test can cost on this machine (wall, and CPU of parent and
+  child);
 - one trivial program (``pass``) with one STDIO test through ``Executor.run`` with one worker,
   coverage on, as the caller sees it (pickle round trip, server, fork, reap, judging);
 - the same program with ``--tests`` tests in one run, per test (the per-program costs spread);
-- the server's CPU time per test (server plus its reaped children, from ``/proc``), which the
-  machine's load affects less than wall time.
-The baseline and the sandbox alternate in ``--rounds`` rounds, so both see the same load; each
-program differs by a comment, so no result comes from the cache.
+- the CPU time of the server and its reaped children per 1-test run (from ``/proc``), which the
+  machine's load disturbs less than wall time.
+
+Each round runs in a fresh process (a fresh executor) and every measured variant gets one round
+in turn, so the variants see the same load. ``--against DIR`` adds a variant that imports
+``codegym`` from the source tree ``DIR`` (for example ``git worktree add /srv/base HEAD~3``; not
+under /tmp, which the sandbox server replaces by a private one). Each program differs by a comment
+and the cache is off, so every run executes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -45,14 +52,20 @@ for _ in range(int(sys.argv[1])):
 print(repr((cpu() - cpu0) / len(out)), " ".join(repr(x) for x in out))
 """
 
+ROWS = (
+    ("fork_wall", "wall: bare fork + wait of a Python process"),
+    ("run_wall", "wall: codegym, 1 trivial test per run (caller)"),
+    ("per_test_wall", "wall: codegym, {tests} trivial tests per run, per test"),
+    ("fork_cpu", "CPU:  bare fork + wait (parent + child)"),
+    ("run_cpu", "CPU:  codegym server + children, per 1-test run"),
+)
 
-def bare_fork(n: int) -> tuple[float, list[float]]:
+
+def bare_fork(n: int, preload: list[str]) -> tuple[float, list[float]]:
     """CPU seconds per fork (parent + child) and fork + wait wall times (s), in a fresh
-    interpreter that has imported the server's preloads."""
-    from codegym.sandbox._server import PRELOAD
-
+    interpreter that has imported ``preload``."""
     out = subprocess.run(
-        [sys.executable, "-c", BARE_FORK, str(n), *PRELOAD],
+        [sys.executable, "-c", BARE_FORK, str(n), *preload],
         capture_output=True,
         text=True,
         check=True,
@@ -69,68 +82,93 @@ def server_cpu(ex) -> float:  # noqa: ANN001
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def one_round(runs: int, n_tests: int, coverage: bool) -> dict[str, object]:
+    """Measure one round with the ``codegym`` on ``sys.path``; all times in seconds."""
+    from codegym.sandbox import Executor, TestCase
+    from codegym.sandbox._server import PRELOAD
+
+    one = [TestCase.stdio("", "")]
+    many = [TestCase.stdio(f"{i}\n", "") for i in range(n_tests)]
+    fork_cpu, fork_wall = bare_fork(runs, PRELOAD)
+    run_wall, per_test_wall = [], []
+    with Executor(workers=1, coverage=coverage, cache_size=0) as ex:
+        for i in range(5):  # start the server, warm it
+            ex.run(f"pass  # warm {i}\n", one)
+        cpu0 = server_cpu(ex)
+        for i in range(runs):
+            t = time.perf_counter()
+            r = ex.run(f"pass  # {i}\n", one)
+            run_wall.append(time.perf_counter() - t)
+            assert r.passed, r
+        run_cpu = (server_cpu(ex) - cpu0) / runs
+        for i in range(max(1, runs // n_tests)):
+            t = time.perf_counter()
+            r = ex.run(f"pass  # many {i}\n", many)
+            per_test_wall.append((time.perf_counter() - t) / n_tests)
+            assert r.passed, r
+        features = ex.features
+    return {
+        "fork_wall": fork_wall,
+        "fork_cpu": [fork_cpu],
+        "run_wall": run_wall,
+        "per_test_wall": per_test_wall,
+        "run_cpu": [run_cpu],
+        "features": features,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=300, help="runs per round and measurement")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=200, help="runs per round and measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant")
     parser.add_argument("--tests", type=int, default=10, help="tests per program, second case")
     parser.add_argument("--no-coverage", action="store_true")
+    parser.add_argument("--against", metavar="DIR", help="also measure the codegym tree in DIR")
+    parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from codegym.sandbox import Executor, TestCase
+    if args.one_round:
+        print(json.dumps(one_round(args.runs, args.tests, not args.no_coverage)))
+        return
 
-    one = [TestCase.stdio("", "")]
-    many = [TestCase.stdio(f"{i}\n", "") for i in range(args.tests)]
-    fork_s: list[float] = []
-    fork_cpu: list[float] = []
-    run_s: list[float] = []
-    per_test_s: list[float] = []
-    cpu_per_test: list[float] = []
-    tag = 0
-    with Executor(workers=1, coverage=not args.no_coverage, cache_size=0) as ex:
-        ex.run("pass\n", one)  # start the server outside the timed region
-        for _ in range(args.rounds):
-            cpu, walls = bare_fork(args.runs)
-            fork_s += walls
-            fork_cpu.append(cpu)
-            cpu0 = server_cpu(ex)
-            for _ in range(args.runs):
-                tag += 1
-                t = time.perf_counter()
-                r = ex.run(f"pass  # {tag}\n", one)
-                run_s.append(time.perf_counter() - t)
-                assert r.passed, r
-            cpu1 = server_cpu(ex)
-            cpu_per_test.append((cpu1 - cpu0) / args.runs)
-            for _ in range(max(1, args.runs // args.tests)):
-                tag += 1
-                t = time.perf_counter()
-                r = ex.run(f"pass  # {tag}\n", many)
-                per_test_s.append((time.perf_counter() - t) / args.tests)
-                assert r.passed, r
-        features = ex.features
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    variants = {"this tree": here}
+    if args.against:
+        variants["against " + args.against] = os.path.abspath(args.against)
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+    features: dict[str, object] = {}
+    command = [sys.executable, os.path.abspath(__file__), "--one-round"]
+    command += ["--runs", str(args.runs), "--tests", str(args.tests)]
+    command += ["--no-coverage"] if args.no_coverage else []
+    load_before = os.getloadavg()
+    for _ in range(args.rounds):
+        for name, tree in variants.items():
+            env = dict(os.environ, PYTHONPATH=tree)
+            out = subprocess.run(
+                command, cwd=tree, env=env, capture_output=True, text=True, check=True
+            )
+            result = json.loads(out.stdout.splitlines()[-1])
+            features[name] = result.pop("features")
+            for key, values in result.items():
+                samples[name].setdefault(key, []).extend(values)
+    load_after = os.getloadavg()
 
-    def ms(xs: list[float]) -> float:
-        return 1e3 * statistics.median(xs)
-
-    load = os.getloadavg()
     print(
-        f"sandbox per-test overhead, {args.rounds} rounds x {args.runs} runs, "
-        f"coverage {'off' if args.no_coverage else 'on'}, features {features}, "
-        f"{len(os.sched_getaffinity(0))} cores, load average {load[0]:.1f} {load[1]:.1f}"
+        f"sandbox per-test overhead: {args.rounds} rounds x {args.runs} runs per variant, "
+        f"coverage {'off' if args.no_coverage else 'on'}, {len(os.sched_getaffinity(0))} cores, "
+        f"1-min load average {load_before[0]:.1f} -> {load_after[0]:.1f}"
     )
-    base, base_cpu = ms(fork_s), ms(fork_cpu)
-    rows = [
-        ("wall: bare fork + wait of a Python process", base, base),
-        ("wall: codegym, 1 trivial test per run (caller)", ms(run_s), base),
-        (f"wall: codegym, {args.tests} trivial tests per run, per test", ms(per_test_s), base),
-        ("CPU:  bare fork + wait (parent + child)", base_cpu, base_cpu),
-        ("CPU:  codegym server + children, per 1-test run", ms(cpu_per_test), base_cpu),
-    ]
-    for name, value, ref in rows:
-        print(f"  {name:50s} {value:8.3f} ms   {value / ref:6.1f}x bare fork")
+    for name, data in samples.items():
+        print(f"{name} (features {features[name]}):")
+        med = {key: 1e3 * statistics.median(values) for key, values in data.items()}
+        for key, label in ROWS:
+            ref = med["fork_cpu" if key.endswith("cpu") else "fork_wall"]
+            print(
+                f"  {label.format(tests=args.tests):52s} {med[key]:8.3f} ms"
+                f"   {med[key] / ref:5.1f}x bare fork"
+            )
 
 
 if __name__ == "__main__":
