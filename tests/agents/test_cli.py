@@ -1,0 +1,61 @@
+"""The README's demo command, `codegym train --preset tiny`, on a reduced budget; and evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+def codegym(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "codegym.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=900,
+    )
+
+
+def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
+    out = tmp_path / "run"
+    proc = codegym(
+        "train", "--preset", "tiny", "--iterations", "2", "--sft-steps", "5", "--episodes", "4",
+        "--max-new-tokens", "16", "--output-dir", str(out), "--quiet", cwd=str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("iter")]
+    assert len(lines) == 2 and "pass" in lines[0] and "stages" in lines[0]
+    assert (out / "checkpoint" / "trainer_state.pt").exists()
+
+    proc = codegym(
+        "evaluate", "--model", str(out / "checkpoint"), "--split", "test", "--greedy", "--max-new-tokens", "8",
+        cwd=str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pass@1" in proc.stdout and "overall" in proc.stdout
+
+
+def test_evaluate_samples_file(tmp_path):
+    from codegym.problems import load
+
+    problems = load(split="test")[:3]
+    samples = tmp_path / "samples.jsonl"
+    with samples.open("w") as f:
+        for p in problems:
+            f.write(json.dumps({"problem_id": p.id, "completion": p.canonical_solution}) + "\n")
+            f.write(json.dumps({"problem_id": p.id, "completion": "print(0)\n"}) + "\n")
+    proc = codegym(
+        "evaluate", "--samples", str(samples), "--split", "test", "--k", "1", "2", cwd=str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    overall = next(line for line in proc.stdout.splitlines() if line.startswith("overall"))
+    assert overall.split()[-2:] == ["50.0", "100.0"]
