@@ -218,6 +218,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import time
+
+    import gymnasium as gym
+    import numpy as np
+
+    import codegym  # noqa: F401
+    from codegym.problems import load
+    from codegym.sandbox import Executor
+
+    problems = load(split=None)[: args.problems]
+    with Executor() as executor:
+        executor.run_many(
+            [(p.canonical_solution + "# warm\n", p) for p in problems[: executor.workers]]
+        )
+        start = time.perf_counter()
+        results = executor.run_many(
+            [(p.canonical_solution + f"# bench {time.time()}\n", p) for p in problems]
+        )
+        seconds = time.perf_counter() - start
+    tests = sum(len(r.tests) for r in results)
+    print(
+        f"sandbox: {len(problems) / seconds:.1f} programs/s, {tests / seconds:.1f} tests/s ({executor.workers} workers, coverage on)"
+    )
+    env = gym.make("CodeGen-v0")
+    env.reset(seed=0)
+    eos = env.unwrapped.tokenizer.eos_token_id
+    actions = np.random.default_rng(0).integers(0, env.action_space.n, size=args.steps)
+    actions[actions == eos] = eos + 1
+    start = time.perf_counter()
+    for i, a in enumerate(actions, 1):
+        if i % 500 == 0:
+            env.reset()
+        env.step(int(a))
+    print(f"env: {args.steps / (time.perf_counter() - start):,.0f} non-terminal CodeGen-v0 steps/s")
+    print("full benchmarks with same-run baselines: benchmarks/ in the repository")
+    return EXIT_OK
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -345,6 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "bench",
+        help="quick speed check: sandbox programs/s and env steps/s",
+        description="Runs the bundled canonical solutions through the sandbox (no cache hits) and random "
+        "non-terminal steps through CodeGen-v0, and prints the rates. The benchmarks/ scripts of the "
+        "repository measure against baselines in the same run.",
+    )
+    p.add_argument("--problems", type=int, default=64, help="programs to run (default 64)")
+    p.add_argument("--steps", type=int, default=20000, help="env steps (default 20000)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
