@@ -215,6 +215,7 @@ def _child(
     code: Any,
     shm: mmap.mmap,
     workdir: str,
+    home: str | None,
     uid: int | None,
     ready_fd: int,
     stdio: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper] | None,
@@ -249,10 +250,12 @@ def _child(
         # After setuid: changing uids clears the parent-death signal. (``no_new_privs`` is set once
         # in the server and inherited.)
         _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The server's environment is already CHILD_ENV, and the stdio objects were built there,
-        # unused, on descriptors of the same kinds (a regular file or /dev/null, seekable) as the
-        # ones just put in place, so each child gets pristine copies without building them.
-        os.environ["HOME"] = workdir
+        # The server's environment is already CHILD_ENV with HOME at the usual working directory
+        # (``home`` is set only when this test has another), and the stdio objects were built
+        # there, unused, on descriptors of the same kinds (a regular file or /dev/null, seekable)
+        # as the ones just put in place, so each child gets pristine copies without building them.
+        if home is not None:
+            os.environ["HOME"] = home
         sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
         sys.argv = ["solution.py"]
         sys.setrecursionlimit(job.get("recursion_limit", 10000))
@@ -373,8 +376,9 @@ class Server:
         # Set once, inherited by every child (and never needed here: this server does not exec).
         _isolation.prctl(_isolation.PR_SET_NO_NEW_PRIVS, 1)
         # PYTHONPATH and the other start-up variables have done their work.
+        self.workdir = os.path.join(self.run_root, "work")
         os.environ.clear()
-        os.environ.update(CHILD_ENV)
+        os.environ.update(CHILD_ENV, HOME=self.workdir)
         self.stdio = _unused_stdio()
         for sig in CHILD_DEFAULT_SIGNALS:  # this server has no use for them either
             signal.signal(sig, signal.SIG_DFL)
@@ -484,11 +488,14 @@ class Server:
         self, job: dict[str, Any], test: Any, code: Any, check_code: Any = None
     ) -> dict[str, Any]:
         limits = job["limits"]
-        self.counter += 1
-        workdir = os.path.join(self.run_root, str(self.counter))
-        os.mkdir(workdir, 0o700)
-        with open(os.path.join(workdir, "stdin.txt"), "w", encoding="utf-8") as f:
-            f.write(test.stdin)
+        workdir = self.workdir  # the previous test's was deleted: this one is new all the same
+        try:
+            os.mkdir(workdir, 0o700)
+        except FileExistsError:  # a tree this server could not delete: a fresh name, then
+            self.counter += 1
+            workdir = os.path.join(self.run_root, f"work-{self.counter}")
+            os.mkdir(workdir, 0o700)
+        _write_new_file(os.path.join(workdir, "stdin.txt"), test.stdin.encode("utf-8"))
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         shm = self.shm
@@ -501,7 +508,10 @@ class Server:
         if pid == 0:  # child
             try:
                 os.close(ready_r)
-                _child(job, test, code, shm, workdir, self.uid, ready_w, self.stdio, check_code)
+                home = None if workdir == self.workdir else workdir
+                _child(
+                    job, test, code, shm, workdir, home, self.uid, ready_w, self.stdio, check_code
+                )
             finally:
                 os._exit(4)
         os.close(ready_w)
@@ -683,6 +693,16 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
     fields = data[data.rfind(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _write_new_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _read_regular(path: str, limit: int, *, tail: bool = False) -> bytes:

@@ -46,3 +46,26 @@ def test_threads_do_not_spend_the_memory_limit_on_malloc_arenas(executor):
     )
     result = executor.run(program, [TestCase.stdio("", "ok\n")], limits=Limits(memory_mb=512))
     assert result.passed, result.tests[0].stderr
+
+
+def test_each_test_starts_in_an_empty_working_directory_that_is_home(executor):
+    """The working directory's path is reused from test to test; its contents never are."""
+    program = (
+        "import os\n\n"
+        "print(os.getcwd() == os.environ['HOME'], sorted(os.listdir('.')))\n"
+        "os.makedirs('deep/' * 50, exist_ok=True)\n"
+        "for name in ('planted.txt', 'stdout.txt.bak'):\n"
+        "    with open(name, 'w') as f:\n        f.write('x')\n"
+        "os.symlink('/etc/passwd', 'link')\n"
+        "os.chmod('.', 0o500)\n"
+    )
+    expected = "True ['stderr.txt', 'stdin.txt', 'stdout.txt']\n"
+    tests = [TestCase.stdio(f"{i}\n", expected) for i in range(3)]
+    result = executor.run(program, tests)
+    assert result.passed, [(t.outcome, t.stdout, t.stderr[-300:]) for t in result.tests]
+
+
+def test_a_fresh_directory_mode_for_every_test(executor):
+    program = "import os\nimport stat\n\nprint(oct(stat.S_IMODE(os.stat('.').st_mode)))\nos.chmod('.', 0o777)\n"
+    result = executor.run(program, [TestCase.stdio("", "0o700\n")] * 2)
+    assert result.passed, [t.stdout for t in result.tests]
