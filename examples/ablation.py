@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--eval-split", choices=["train", "test"], default="train")
     parser.add_argument("--output-dir", default="runs/ablation")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     args = parser.parse_args()
 
     import torch
@@ -49,6 +50,11 @@ def main() -> None:
     from codegym.problems import load
 
     torch.set_num_threads(1)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     preset = dict(PRESETS["tiny"])
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}
     for seed in args.seeds:
@@ -59,11 +65,11 @@ def main() -> None:
             base = build_tiny(
                 load(split="train"), os.path.join(args.output_dir, f"seed{seed}", "tiny"), seed=seed
             )
-            model, tokenizer = load_policy(base, torch.device("cpu"))
+            model, tokenizer = load_policy(base, device)
             supervised_warm_start(
                 model, tokenizer, load(split="train"), steps=args.sft_steps,
                 learning_rate=PPOConfig().sft_learning_rate,
-                max_context=preset["max_context_tokens"], seed=seed, device=torch.device("cpu"),
+                max_context=preset["max_context_tokens"], seed=seed, device=device,
             )  # fmt: skip
             model.save(init, tokenizer)
         for name, switches in VARIANTS.items():
@@ -75,12 +81,12 @@ def main() -> None:
             settings = {**preset, **switches}
             settings.update(
                 model=init, sft_steps=0, seed=seed, iterations=args.iterations, episodes_per_iteration=args.episodes,
-                max_new_tokens=args.max_new_tokens, output_dir=out,
+                max_new_tokens=args.max_new_tokens, output_dir=out, device=str(device),
             )  # fmt: skip
             result = train(PPOConfig(**settings), progress=False)
             report = evaluate_model(
                 result.model_path, split=args.eval_split, greedy=True, max_new_tokens=args.max_new_tokens,
-                max_context_tokens=preset["max_context_tokens"], device="cpu",
+                max_context_tokens=preset["max_context_tokens"], device=str(device),
             )  # fmt: skip
             for level, by_k in [*report.by_difficulty.items(), ("overall", report.overall)]:
                 scores[name].setdefault(level, []).append(100 * by_k[1])

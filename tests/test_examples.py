@@ -60,3 +60,12 @@ def test_ablation_example_smoke(tmp_path):
         "--max-new-tokens", "8", "--output-dir", str(tmp_path / "ablation"),
     )  # fmt: skip
     assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out
+
+
+def test_reference_agent_example_smoke(tmp_path):
+    pytest.importorskip("transformers")
+    out = run_example(
+        "reference_agent.py", "--iterations", "1", "--episodes", "2", "--sft-steps", "2",
+        "--max-new-tokens", "8", "--output-dir", str(tmp_path / "agent"),
+    )  # fmt: skip
+    assert "iteration 0" in out and "pass@1" in out
