@@ -69,7 +69,8 @@ def test_timeout_by_cpu_time_skips_remaining_tests(executor):
     result = executor.run("while True:\n    pass\n", ADD, limits=Limits(cpu_time=0.3))
     assert result.outcome is Outcome.TIMEOUT
     assert result.tests[0].outcome is Outcome.TIMEOUT
-    assert result.tests[0].cpu_time >= 0.25  # the CPU timer fired (rusage rounds to ticks)
+    # The CPU-time timer ended it; rusage's CPU time is sampled and can read a little under the limit.
+    assert "CPU time limit" in result.tests[0].detail and result.tests[0].cpu_time > 0.2
     assert [t.outcome for t in result.tests[1:]] == [Outcome.SKIPPED, Outcome.SKIPPED]
 
 
