@@ -89,14 +89,18 @@ class CodeGenEnv(gym.Env):
 
     ## Info
 
-    `reset` returns `problem_id`, `difficulty`, `stage`, `n_stages` and `prefix`. The terminal
-    step adds `outcome` (an `Outcome` value), `passed`, `pass_fraction`, `tests` (per-test
-    outcome, CPU time, detail), `program`, `generated`, `infra_error`, `curriculum`
-    (`stage`, `n_stages`, `next_stage`), `result` (the `ExecutionResult`) and `coverage`:
+    `reset` returns `problem_id`, `difficulty`, `stage`, `n_stages`, `prefix` and
+    `prompt_truncated` (the statement was longer than `max_prompt_tokens`). The terminal step adds
+    `outcome` (an `Outcome` value), `passed`, `pass_fraction`, `tests` (per-test outcome, CPU
+    time, detail, exception), `program`, `generated`, `truncated_program` (the episode hit the
+    token limit), `infra_error` and `infra_error_message`, `curriculum` (`stage`, `n_stages`,
+    `next_stage`), `result` (the `ExecutionResult`) and `coverage`, a `Coverage` mapping:
     `executed_lines` (program line numbers of executed statements), `line_mask` (`int8`, one per
     generated line, 1 if a test executed it), `token_mask` (`int8`, one per action taken, the mask
     of the line the token belongs to; the end-of-sequence token always 1) and
-    `first_generated_line`. A program that did not compile gets all-ones masks.
+    `first_generated_line`. A program that did not compile gets all-ones masks; an
+    infrastructure error all-zeros. `coverage` is a Mapping, not a dict, so vector envs keep each
+    sub-env's masks whole (`infos["coverage"][i]["token_mask"]`).
 
     ## Version History
 
