@@ -11,7 +11,7 @@ Prints medians, in milliseconds, of:
 - one trivial program (``pass``) with one STDIO test through ``Executor.run`` with one worker,
   coverage on, as the caller sees it (pickle round trip, server, fork, reap, judging);
 - the same program with ``--tests`` tests in one run, per test (the per-program costs spread);
-- the CPU time of the server and its reaped children per 1-test run (from ``/proc``), which the
+- the CPU time of the server and all its descendants per 1-test run (from ``/proc``), which the
   machine's load disturbs less than wall time.
 
 Each round runs in a fresh process (a fresh executor) and every measured variant gets one round
@@ -75,11 +75,21 @@ def bare_fork(n: int, preload: list[str]) -> tuple[float, list[float]]:
 
 
 def server_cpu(ex) -> float:  # noqa: ANN001
-    """CPU seconds of the executor's (single) server and its reaped children, from /proc."""
+    """CPU seconds of the executor's (single) server and all its descendants, from /proc: each
+    live process's own time plus that of the children it has reaped."""
     (server,) = list(ex._idle.queue)
-    with open(f"/proc/{server.proc.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [server.proc.pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pending += [int(p) for p in f.read().split()]
+        except OSError:
+            continue  # ended meanwhile: its time is in its parent's children's time
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def one_round(runs: int, n_tests: int, coverage: bool) -> dict[str, object]:
