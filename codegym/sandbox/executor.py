@@ -406,7 +406,9 @@ def _build_result(
     results = []
     union: set[int] = set()
     for test, raw in zip(tests, reply["tests"]):
-        lines = normalise_lines(program, frozenset(raw.get("lines", ())))
+        raw_lines = raw.get("lines")
+        # Without coverage there are no lines, and no need to parse the program for them.
+        lines = normalise_lines(program, frozenset(raw_lines)) if raw_lines else frozenset()
         union |= lines
         outcome = _STATUS.get(raw["status"], Outcome.RUNTIME_ERROR)
         detail = raw.get("detail", "")
