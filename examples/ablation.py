@@ -8,8 +8,8 @@ trains from that same starting point for the same number of env steps (iteration
 the variants differ only in the curriculum and the FGO mask. Each trained policy is evaluated by
 greedy pass@1 from the full task (stage 0) on the evaluation split, and the table prints mean and
 spread over seeds by difficulty, like the paper's. With a 2-layer model, pass@1 on unseen
-problems is near zero for every variant; ``--eval-split train`` measures how far each recipe gets
-on the problems it trained on.
+problems is near zero for every variant; ``--eval-split train`` (the default) measures how far each
+recipe gets on the problems it trained on (the tiny preset's 16).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     from codegym.agents.evaluate import evaluate_model
     from codegym.agents.policy import load_policy
     from codegym.agents.tiny import build_tiny, supervised_warm_start
-    from codegym.agents.trainer import train
+    from codegym.agents.trainer import train, training_problems
     from codegym.problems import load
 
     torch.set_num_threads(1)
@@ -56,6 +56,7 @@ def main() -> None:
         else ("cpu" if args.device == "auto" else args.device)
     )
     preset = dict(PRESETS["tiny"])
+    problems = training_problems(PPOConfig(**preset))
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in VARIANTS}
     for seed in args.seeds:
         # One warm-started model per seed, shared by every variant.
@@ -67,8 +68,8 @@ def main() -> None:
             )
             model, tokenizer = load_policy(base, device)
             supervised_warm_start(
-                model, tokenizer, load(split="train"), steps=args.sft_steps,
-                learning_rate=PPOConfig().sft_learning_rate,
+                model, tokenizer, problems, steps=args.sft_steps,
+                learning_rate=preset["sft_learning_rate"],
                 max_context=preset["max_context_tokens"], seed=seed, device=device,
             )  # fmt: skip
             model.save(init, tokenizer)
@@ -85,7 +86,7 @@ def main() -> None:
             )  # fmt: skip
             result = train(PPOConfig(**settings), progress=False)
             report = evaluate_model(
-                result.model_path, split=args.eval_split, greedy=True, max_new_tokens=args.max_new_tokens,
+                result.model_path, problems=problems if args.eval_split == "train" else "bundled", split=args.eval_split, greedy=True, max_new_tokens=args.max_new_tokens,
                 max_context_tokens=preset["max_context_tokens"], device=str(device),
             )  # fmt: skip
             for level, by_k in [*report.by_difficulty.items(), ("overall", report.overall)]:

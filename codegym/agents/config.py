@@ -20,8 +20,14 @@ class PPOConfig:
     """Problem source (name or path) for the envs."""
     split: str | None = "train"
     """Split of ``problems`` to train on."""
+    problem_limit: int | None = None
+    """Train on the first ``problem_limit`` problems of the split (by id); None: all of them."""
     curriculum: str | int = "cccs"
     """``"cccs"`` (StepCoder), ``"none"`` (vanilla PPO, the "w/o CCCS" ablation) or a fixed stage."""
+    curriculum_threshold: float = 0.5
+    """CCCS: mean success over the window that moves a problem one stage toward the full task."""
+    curriculum_window: int = 8
+    """CCCS: episodes per moving average (and the least before a move)."""
     fgo: bool = True
     """Fine-grained optimisation: the policy loss counts only tokens whose line some test executed.
     ``False`` uses an all-ones mask (the "w/o FGO" ablation)."""

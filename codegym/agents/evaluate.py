@@ -13,6 +13,7 @@ from codegym.agents.policy import load_policy
 from codegym.agents.rollout import collect
 from codegym.envs.core import resolve_problems
 from codegym.evaluation import EvalReport, evaluate_programs
+from codegym.problems import Problem
 from codegym.sandbox import Executor
 
 __all__ = ["evaluate_model"]
@@ -21,7 +22,7 @@ __all__ = ["evaluate_model"]
 def evaluate_model(
     model_path: str,
     *,
-    problems: str = "bundled",
+    problems: str | list[Problem] = "bundled",
     split: str | None = "test",
     n_samples: int = 1,
     ks: Iterable[int] = (1,),

@@ -37,9 +37,10 @@ from codegym.agents.rollout import EpisodeRecord, collect
 from codegym.agents.tiny import build_tiny, supervised_warm_start
 from codegym.curriculum import Curriculum
 from codegym.envs.core import resolve_problems
+from codegym.problems import Difficulty, Problem
 from codegym.sandbox import Executor, Limits
 
-__all__ = ["train", "TrainResult", "IterationStats"]
+__all__ = ["train", "training_problems", "TrainResult", "IterationStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
     device = _device(cfg.device)
     os.makedirs(cfg.output_dir, exist_ok=True)
     checkpoint = os.path.join(cfg.output_dir, "checkpoint")
-    problems = resolve_problems(cfg.problems, cfg.split)
+    problems = training_problems(cfg)
 
     # -- 0. Models: the policy (with a value head), its frozen reference, the optimizer ------------
     resuming = cfg.resume and os.path.exists(os.path.join(checkpoint, "trainer_state.pt"))
@@ -135,7 +136,12 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
 
     # -- 0. Envs: one per episode of a batch, sharing one curriculum and one sandbox pool ----------
-    curriculum = Curriculum(problems, mode=cfg.curriculum)
+    curriculum = Curriculum(
+        problems,
+        mode=cfg.curriculum,
+        threshold=cfg.curriculum_threshold,
+        window=cfg.curriculum_window,
+    )
     executor = Executor(workers=cfg.sandbox_workers, limits=Limits(cpu_time=cfg.cpu_time_limit))
     env_kwargs = {
         "problems": problems,
@@ -231,6 +237,16 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
         if bar is not None:
             bar.close()
     return TrainResult(cfg, history, cfg.output_dir, checkpoint)
+
+
+def training_problems(cfg: PPOConfig) -> list[Problem]:
+    """The problems a run trains on: the split, easiest difficulty first, then by id, cut to
+    ``cfg.problem_limit``."""
+    order = {d: i for i, d in enumerate(Difficulty)}
+    problems = sorted(
+        resolve_problems(cfg.problems, cfg.split), key=lambda p: (order[p.difficulty], p.id)
+    )
+    return problems[: cfg.problem_limit]
 
 
 def _reference_of(model: ValueHeadModel, cfg: PPOConfig) -> torch.nn.Module:
