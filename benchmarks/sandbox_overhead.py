@@ -5,9 +5,9 @@
 
 Prints medians, in milliseconds, of:
 - a bare ``os.fork()`` + ``os._exit(0)`` + ``waitpid`` of a Python process that has imported the
-  same standard-library modules as the sandbox server (``PRELOAD``) and frozen them with
+  same standard-library modules as this tree's sandbox server (``PRELOAD``) and frozen them with
   ``gc.freeze()``: the least a forked test can cost on this machine (wall, and CPU of parent and
-  child);
+  child), measured in every round of every variant with this tree's list;
 - one trivial program (``pass``) with one STDIO test through ``Executor.run`` with one worker,
   coverage on, as the caller sees it (pickle round trip, server, fork, reap, judging);
 - the same program with ``--tests`` tests in one run, per test (the per-program costs spread);
@@ -92,14 +92,13 @@ def server_cpu(ex) -> float:  # noqa: ANN001
     return total
 
 
-def one_round(runs: int, n_tests: int, coverage: bool) -> dict[str, object]:
+def one_round(runs: int, n_tests: int, coverage: bool, preload: list[str]) -> dict[str, object]:
     """Measure one round with the ``codegym`` on ``sys.path``; all times in seconds."""
     from codegym.sandbox import Executor, TestCase
-    from codegym.sandbox._server import PRELOAD
 
     one = [TestCase.stdio("", "")]
     many = [TestCase.stdio(f"{i}\n", "") for i in range(n_tests)]
-    fork_cpu, fork_wall = bare_fork(runs, PRELOAD)
+    fork_cpu, fork_wall = bare_fork(runs, preload)
     run_wall, per_test_wall = [], []
     with Executor(workers=1, coverage=coverage, cache_size=0) as ex:
         for i in range(5):  # start the server, warm it
@@ -137,11 +136,17 @@ def main() -> None:
     parser.add_argument("--no-coverage", action="store_true")
     parser.add_argument("--against", metavar="DIR", help="also measure the codegym tree in DIR")
     parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--preload", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one_round:
-        print(json.dumps(one_round(args.runs, args.tests, not args.no_coverage)))
+        result = one_round(args.runs, args.tests, not args.no_coverage, args.preload.split())
+        print(json.dumps(result))
         return
+
+    # Every variant's baseline fork is that of a process holding this tree's preloads, so the
+    # ratios of all variants share one reference.
+    from codegym.sandbox._server import PRELOAD
 
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     variants = {"this tree": here}
@@ -152,6 +157,7 @@ def main() -> None:
     command = [sys.executable, os.path.abspath(__file__), "--one-round"]
     command += ["--runs", str(args.runs), "--tests", str(args.tests)]
     command += ["--no-coverage"] if args.no_coverage else []
+    command += ["--preload", " ".join(PRELOAD)]
     load_before = os.getloadavg()
     for _ in range(args.rounds):
         for name, tree in variants.items():
