@@ -33,9 +33,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--episodes", type=int, default=16, help="episodes per iteration")
-    parser.add_argument("--sft-steps", type=int, default=300)
+    parser.add_argument("--sft-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--eval-split", choices=["train", "test"], default="train")
+    parser.add_argument(
+        "--eval-max-new-tokens", type=int, default=256, help="room for a whole solution"
+    )
     parser.add_argument("--output-dir", default="runs/ablation")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     args = parser.parse_args()
@@ -68,7 +71,7 @@ def main() -> None:
             )
             model, tokenizer = load_policy(base, device)
             supervised_warm_start(
-                model, tokenizer, problems, steps=args.sft_steps,
+                model, tokenizer, problems, steps=args.sft_steps if args.sft_steps is not None else preset["sft_steps"],
                 learning_rate=preset["sft_learning_rate"],
                 max_context=preset["max_context_tokens"], seed=seed, device=device,
             )  # fmt: skip
@@ -86,7 +89,7 @@ def main() -> None:
             )  # fmt: skip
             result = train(PPOConfig(**settings), progress=False)
             report = evaluate_model(
-                result.model_path, problems=problems if args.eval_split == "train" else "bundled", split=args.eval_split, greedy=True, max_new_tokens=args.max_new_tokens,
+                result.model_path, problems=problems if args.eval_split == "train" else "bundled", split=args.eval_split, greedy=True, max_new_tokens=args.eval_max_new_tokens,
                 max_context_tokens=preset["max_context_tokens"], device=str(device),
             )  # fmt: skip
             for level, by_k in [*report.by_difficulty.items(), ("overall", report.overall)]:
