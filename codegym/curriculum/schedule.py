@@ -9,6 +9,7 @@ original included) shares it.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -179,6 +180,8 @@ class Curriculum:
             with self._lock:
                 self.state_path = path
                 self._write()
+            # The process that made the file removes it when it exits (it outlives its copies).
+            atexit.register(_remove_quietly, path, path + ".lock")
         return self.state_path
 
     def __getstate__(self) -> dict[str, Any]:
@@ -242,6 +245,14 @@ class Curriculum:
         os.replace(tmp, self.state_path)
         st = os.stat(self.state_path)
         self._file_sig = (st.st_mtime_ns, st.st_size)
+
+
+def _remove_quietly(*paths: str) -> None:
+    for path in paths:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 class _FileLock:
