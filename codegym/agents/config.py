@@ -59,6 +59,9 @@ class PPOConfig:
     """Discount over tokens; 1 since the only task reward comes at the end."""
     lam: float = 0.95
     """GAE lambda."""
+    whiten_advantages: bool = True
+    """Normalise advantages over each batch. Off, advantages keep the reward's scale: better when
+    batches are small and rewards mostly equal, where whitening would blow noise up to unit size."""
     kl_beta: float = 0.05
     """KL penalty to the frozen reference policy, per token (StepCoder uses 0.05)."""
     max_grad_norm: float = 1.0

@@ -197,7 +197,8 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
             advantages, returns = gae(
                 rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam
             )
-            advantages = masked_whiten(advantages, batch["mask"])
+            if cfg.whiten_advantages:
+                advantages = masked_whiten(advantages, batch["mask"])
 
             # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss -------
             # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
