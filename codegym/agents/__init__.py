@@ -20,7 +20,9 @@ PRESETS: dict[str, dict[str, object]] = {
         "episodes_per_iteration": 16,
         "max_new_tokens": 96,
         "max_context_tokens": 128,
-        "learning_rate": 2e-4,
+        "learning_rate": 1e-4,
+        "center_rewards": True,
+        "whiten_advantages": False,
         "minibatch_size": 8,
         "ppo_epochs": 2,
     }

@@ -59,6 +59,10 @@ class PPOConfig:
     """Discount over tokens; 1 since the only task reward comes at the end."""
     lam: float = 0.95
     """GAE lambda."""
+    center_rewards: bool = False
+    """Subtract the batch's mean task reward before computing advantages (a per-batch baseline):
+    a batch where every episode failed alike then pushes nothing, instead of pushing probability
+    off every sampled token until the value head catches up."""
     whiten_advantages: bool = True
     """Normalise advantages over each batch. Off, advantages keep the reward's scale: better when
     batches are small and rewards mostly equal, where whitening would blow noise up to unit size."""

@@ -187,8 +187,11 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
             batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
 
             # -- 3. Advantages: KL-shaped token rewards, GAE, whitening --------------------------
+            final = (
+                batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
+            )
             rewards = token_rewards(
-                batch["reward"],
+                final,
                 batch["old_logprobs"],
                 batch["ref_logprobs"],
                 batch["mask"],
