@@ -16,39 +16,45 @@ MARK = "__codegym_cov__"
 SEEN = "__codegym_seen__"
 
 
-def _mark(stmt: ast.stmt, line: int) -> ast.stmt:
-    """``if not SEEN[LINE]: SEEN[LINE] = MARK[LINE] = 1``.
+_LOAD, _STORE, _NOT, _OR = ast.Load(), ast.Store(), ast.Not(), ast.Or()
+
+
+def _loc(node: ast.AST) -> dict[str, int]:
+    """``node``'s location as keyword arguments for a new node (one dict instead of ``ast.walk``
+    plus ``copy_location`` on every new node: instrumenting is a large part of a short run)."""
+    return {
+        "lineno": node.lineno,
+        "col_offset": node.col_offset,
+        "end_lineno": node.end_lineno,
+        "end_col_offset": node.end_col_offset,
+    }
+
+
+def _mark(stmt: ast.AST, line: int) -> ast.stmt:
+    """``if not SEEN[LINE]: SEEN[LINE] = MARK[LINE] = 1``, located at ``stmt``.
 
     The check reads a private list, which CPython 3.11 indexes fast; the shared page is written
     only on a line's first hit, and still survives a killed child.
     """
-    seen = ast.Subscript(value=ast.Name(SEEN, ast.Load()), slice=ast.Constant(line), ctx=ast.Load())
+    loc = _loc(stmt)
+    index = ast.Constant(line, **loc)
+    seen = ast.Subscript(ast.Name(SEEN, _LOAD, **loc), index, _LOAD, **loc)
     store = ast.Assign(
-        targets=[
-            ast.Subscript(
-                value=ast.Name(SEEN, ast.Load()), slice=ast.Constant(line), ctx=ast.Store()
-            ),
-            ast.Subscript(
-                value=ast.Name(MARK, ast.Load()), slice=ast.Constant(line), ctx=ast.Store()
-            ),
+        [
+            ast.Subscript(ast.Name(SEEN, _LOAD, **loc), index, _STORE, **loc),
+            ast.Subscript(ast.Name(MARK, _LOAD, **loc), index, _STORE, **loc),
         ],
-        value=ast.Constant(1),
+        ast.Constant(1, **loc),
+        **loc,
     )
-    node = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=seen), body=[store], orelse=[])
-    return _locate(node, stmt)
-
-
-def _locate(node: ast.AST, stmt: ast.stmt) -> ast.AST:
-    for child in ast.walk(node):
-        ast.copy_location(child, stmt)
-    return node
+    return ast.If(ast.UnaryOp(_NOT, seen, **loc), [store], [], **loc)
 
 
 def _mark_expr(expr: ast.expr, line: int) -> ast.expr:
     """``__codegym_cov__.__setitem__(LINE, 1)``: a mark inside an expression (its value is None)."""
-    func = ast.Attribute(value=ast.Name(MARK, ast.Load()), attr="__setitem__", ctx=ast.Load())
-    call = ast.Call(func=func, args=[ast.Constant(line), ast.Constant(1)], keywords=[])
-    return ast.copy_location(call, expr)
+    loc = _loc(expr)
+    func = ast.Attribute(ast.Name(MARK, _LOAD, **loc), "__setitem__", _LOAD, **loc)
+    return ast.Call(func, [ast.Constant(line, **loc), ast.Constant(1, **loc)], [], **loc)
 
 
 def _irrefutable(pattern: ast.pattern) -> bool:
@@ -119,10 +125,11 @@ class _Instrumenter(ast.NodeTransformer):
             elif handler.type is None:
                 handler.body.insert(0, _mark(first, handler.lineno))
             else:
-                marked = ast.BoolOp(
-                    op=ast.Or(), values=[_mark_expr(handler.type, handler.lineno), handler.type]
+                handler.type = ast.BoolOp(
+                    _OR,
+                    [_mark_expr(handler.type, handler.lineno), handler.type],
+                    **_loc(handler.type),
                 )
-                handler.type = ast.copy_location(marked, handler.type)
         # A ``case`` line runs whenever its pattern is tried. Patterns hold no statements, so a
         # case body marks its own line and those of the cases before it (tried, failed), and a
         # final ``case _:`` marks them all when no case matches.
@@ -136,7 +143,7 @@ class _Instrumenter(ast.NodeTransformer):
             case.body = [_mark(first, line) for line in tried] + body
         if tried and not (cases[-1].guard is None and _irrefutable(cases[-1].pattern)):
             last = cases[-1]
-            wildcard = ast.copy_location(ast.MatchAs(), last.pattern)
+            wildcard = ast.MatchAs(**_loc(last.pattern))
             marks = [_mark(last.body[-1], line) for line in tried]
             cases.append(ast.match_case(pattern=wildcard, body=marks))
         return node
@@ -150,13 +157,12 @@ def instrument(tree: ast.Module, max_line: int) -> ast.Module:
     while lead < len(tree.body) and (_is_docstring(tree.body[lead]) or _is_future(tree.body[lead])):
         lead += 1
     if tree.body:
+        loc = _loc(tree.body[min(lead, len(tree.body) - 1)])
+        zeros = ast.List([ast.Constant(0, **loc)], _LOAD, **loc)
         init = ast.Assign(
-            targets=[ast.Name(SEEN, ast.Store())],
-            value=ast.BinOp(
-                left=ast.List([ast.Constant(0)], ast.Load()),
-                op=ast.Mult(),
-                right=ast.Constant(max_line),
-            ),
+            [ast.Name(SEEN, _STORE, **loc)],
+            ast.BinOp(zeros, ast.Mult(), ast.Constant(max_line, **loc), **loc),
+            **loc,
         )
-        tree.body.insert(lead, _locate(init, tree.body[min(lead, len(tree.body) - 1)]))
-    return ast.fix_missing_locations(tree)
+        tree.body.insert(lead, init)
+    return tree

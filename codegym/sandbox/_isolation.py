@@ -37,6 +37,10 @@ UID_COUNT = 1000
 LOCK_DIR = "/tmp/codegym-sandbox-uids"
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# Typed once: every test's child calls it, and untyped arguments cost a conversion object each.
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+_prctl.restype = ctypes.c_int
 
 
 def _check(result: int, what: str) -> None:
@@ -46,7 +50,7 @@ def _check(result: int, what: str) -> None:
 
 
 def prctl(option: int, arg: int) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+    _check(_prctl(option, arg, 0, 0, 0), f"prctl({option})")
 
 
 M_ARENA_MAX = -8
