@@ -10,6 +10,7 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
+from sample_problems import CLASSIFY, MAX_EVEN, MAX_EVEN_SOLUTION
 
 import codegym
 from codegym.curriculum import CONDITIONAL_NODES, Curriculum, segment
@@ -55,59 +56,6 @@ async def g(stream, lock):
 """
 ALL_KINDS_LINES = (4, 5, 7, 9, 11, 15, 17, 25, 27)
 
-# 5 conditional statements: 3 stages.
-THREE_STAGES_SOLUTION = """\
-n = int(input())
-xs = list(map(int, input().split()))
-best = 0
-for x in xs:
-    if x > best:
-        best = x
-total = 0
-for x in xs:
-    if x % 2 == 0:
-        total += x
-if n == 0:
-    print(0)
-else:
-    print(best, total)
-"""
-THREE = Problem(
-    id="three",
-    statement="Read n and n integers; print the largest one and the sum of the even ones.",
-    tests=(TestCase.stdio("3\n1 2 3\n", "3 2\n"), TestCase.stdio("2\n7 5\n", "7 0\n")),
-    canonical_solution=THREE_STAGES_SOLUTION,
-)
-
-# A call problem with starter code, 4 conditional statements: 2 stages.
-TWO = Problem(
-    id="two",
-    statement="Return 'negative', 'zero', 'one', 'prime' or 'composite' for n.",
-    tests=tuple(
-        TestCase.call("classify", [n], expected)
-        for n, expected in [
-            (-3, "negative"),
-            (0, "zero"),
-            (1, "one"),
-            (7, "prime"),
-            (9, "composite"),
-        ]
-    ),
-    canonical_solution="""\
-def classify(n):
-    if n < 0:
-        return "negative"
-    if n == 0:
-        return "zero"
-    for d in range(2, n):
-        if n % d == 0:
-            return "composite"
-    return "prime" if n > 1 else "one"
-""",
-    mode="call",
-    fn_name="classify",
-    starter_code="def classify(n):\n",
-)
 
 ONE = Problem(
     id="one",
@@ -116,7 +64,7 @@ ONE = Problem(
     canonical_solution='n = int(input())\nif n > 0:\n    print("pos")\nelse:\n    print("other")\n',
 )
 
-PROBLEMS = [THREE, TWO, ONE]
+PROBLEMS = [MAX_EVEN, CLASSIFY, ONE]
 
 
 def ifs(count: int) -> str:
@@ -167,7 +115,7 @@ def test_sources_without_conditionals_or_unparseable_have_one_stage(source):
 
 
 @pytest.mark.parametrize(
-    "source", [ALL_KINDS, THREE_STAGES_SOLUTION, TWO.canonical_solution, ifs(10)]
+    "source", [ALL_KINDS, MAX_EVEN_SOLUTION, CLASSIFY.canonical_solution, ifs(10)]
 )
 def test_stage_prefixes_are_cut_before_conditional_lines(source):
     seg = segment(source)
@@ -191,10 +139,10 @@ def test_stage_prefixes_are_cut_before_conditional_lines(source):
 
 
 def test_stage_prefixes_of_a_three_stage_solution():
-    seg = segment(THREE_STAGES_SOLUTION)
+    seg = segment(MAX_EVEN_SOLUTION)
     assert seg.conditional_lines == (4, 5, 8, 9, 11)
     assert seg.cut_lines == (None, 9, 11)
-    lines = THREE_STAGES_SOLUTION.splitlines(keepends=True)
+    lines = MAX_EVEN_SOLUTION.splitlines(keepends=True)
     assert seg.prefix(1) == "".join(lines[:8])  # ends with "for x in xs:\n": cut inside the loop
     assert seg.prefix(2) == "".join(lines[:10])
 
@@ -205,30 +153,30 @@ def test_stage_prefixes_of_a_three_stage_solution():
 def test_cccs_starts_at_the_longest_prefix_and_moves_on_success():
     cur = Curriculum(PROBLEMS, window=4, threshold=0.5)
     assert [cur.n_stages(p.id) for p in PROBLEMS] == [3, 2, 1]
-    assert cur.stage(THREE.id) == 2
+    assert cur.stage(MAX_EVEN.id) == 2
     assert cur.stage(ONE.id) == 0
     # below the threshold: no move, however many episodes
     for success in [False, False, True, False, False, False, True, False]:
-        assert cur.record(THREE.id, 2, success) == 2
+        assert cur.record(MAX_EVEN.id, 2, success) == 2
     # last 4: F, T, F, T: the moving average reaches the threshold, one stage toward the full task
-    assert cur.record(THREE.id, 2, True) == 1
-    assert cur.stage(THREE.id) == 1
+    assert cur.record(MAX_EVEN.id, 2, True) == 1
+    assert cur.stage(MAX_EVEN.id) == 1
     # the history restarts at the new stage: window successes are needed again
     for _ in range(3):
-        assert cur.record(THREE.id, 1, True) == 1
-    assert cur.record(THREE.id, 1, True) == 0
+        assert cur.record(MAX_EVEN.id, 1, True) == 1
+    assert cur.record(MAX_EVEN.id, 1, True) == 0
     # stage 0 is final
     for _ in range(8):
-        assert cur.record(THREE.id, 0, True) == 0
+        assert cur.record(MAX_EVEN.id, 0, True) == 0
     assert cur.stage_histogram() == {0: 2, 1: 1}
 
 
 def test_cccs_ignores_episodes_at_other_stages():
     cur = Curriculum(PROBLEMS, window=2)
     for _ in range(5):
-        assert cur.record(THREE.id, 0, True) == 2
-        assert cur.record(THREE.id, 1, True) == 2
-    assert cur.state_dict()["problems"].get(THREE.id, {"history": []})["history"] == []
+        assert cur.record(MAX_EVEN.id, 0, True) == 2
+        assert cur.record(MAX_EVEN.id, 1, True) == 2
+    assert cur.state_dict()["problems"].get(MAX_EVEN.id, {"history": []})["history"] == []
 
 
 def test_fixed_and_none_modes_never_move():
@@ -236,8 +184,8 @@ def test_fixed_and_none_modes_never_move():
     fixed = Curriculum(PROBLEMS, mode=1, window=1)
     high = Curriculum(PROBLEMS, mode=7)
     for _ in range(3):
-        assert none.record(THREE.id, 0, True) == 0
-        assert fixed.record(THREE.id, 1, True) == 1
+        assert none.record(MAX_EVEN.id, 0, True) == 0
+        assert fixed.record(MAX_EVEN.id, 1, True) == 1
     assert [none.stage(p.id) for p in PROBLEMS] == [0, 0, 0]
     assert [fixed.stage(p.id) for p in PROBLEMS] == [1, 1, 0]
     assert [high.stage(p.id) for p in PROBLEMS] == [2, 1, 0]  # clamped to the last stage
@@ -257,16 +205,18 @@ def test_curriculum_errors():
     with pytest.raises(ConfigError, match="window must be >= 1, got 0"):
         Curriculum(PROBLEMS, window=0)
     cur = Curriculum(PROBLEMS)
-    with pytest.raises(UnknownNameError, match="unknown problem id 'thre'; did you mean 'three'"):
-        cur.stage("thre")
+    with pytest.raises(
+        UnknownNameError, match="unknown problem id 'max-eve'; did you mean 'max-even'"
+    ):
+        cur.stage("max-eve")
 
 
 def test_save_and_load_round_trip(tmp_path):
     cur = Curriculum(PROBLEMS, window=2)
     for _ in range(2):
-        cur.record(THREE.id, 2, True)
-    cur.record(THREE.id, 1, True)
-    cur.record(TWO.id, 1, False)
+        cur.record(MAX_EVEN.id, 2, True)
+    cur.record(MAX_EVEN.id, 1, True)
+    cur.record(CLASSIFY.id, 1, False)
     path = tmp_path / "curriculum.json"
     cur.save(path)
 
@@ -274,38 +224,38 @@ def test_save_and_load_round_trip(tmp_path):
     other.load(path)
     assert other.state_dict() == cur.state_dict()
     assert [other.stage(p.id) for p in PROBLEMS] == [1, 1, 0]
-    assert other.state_dict()["problems"][THREE.id]["history"] == [1]
+    assert other.state_dict()["problems"][MAX_EVEN.id]["history"] == [1]
     # and the loaded history counts: one more success at stage 1 completes the window
-    assert other.record(THREE.id, 1, True) == 0
+    assert other.record(MAX_EVEN.id, 1, True) == 0
 
     # states of problems the curriculum does not know are dropped on load
-    fewer = Curriculum([TWO], window=2)
+    fewer = Curriculum([CLASSIFY], window=2)
     fewer.load(path)
-    assert set(fewer.state_dict()["problems"]) == {TWO.id}
+    assert set(fewer.state_dict()["problems"]) == {CLASSIFY.id}
 
 
 def test_file_backed_curricula_share_progress(tmp_path):
     path = tmp_path / "shared.json"
     a = Curriculum(PROBLEMS, window=2, state_path=path)
     b = Curriculum(PROBLEMS, window=2, state_path=path)
-    a.record(THREE.id, 2, True)
-    b.record(THREE.id, 2, True)  # completes the window started by a
-    assert a.stage(THREE.id) == b.stage(THREE.id) == 1
+    a.record(MAX_EVEN.id, 2, True)
+    b.record(MAX_EVEN.id, 2, True)  # completes the window started by a
+    assert a.stage(MAX_EVEN.id) == b.stage(MAX_EVEN.id) == 1
     late = Curriculum(PROBLEMS, window=2, state_path=path)  # reads the existing file
-    assert late.stage(THREE.id) == 1
+    assert late.stage(MAX_EVEN.id) == 1
 
 
 def test_pickling_moves_an_in_memory_curriculum_to_a_shared_file(tmp_path):
     cur = Curriculum(PROBLEMS, window=2)
     assert cur.state_path is None
-    cur.record(THREE.id, 2, True)
+    cur.record(MAX_EVEN.id, 2, True)
     copy = pickle.loads(pickle.dumps(cur))
     assert cur.state_path is not None
     assert copy.state_path == cur.state_path
     assert cur.state_path.startswith(str(tmp_path))
     assert copy.state_dict() == cur.state_dict()  # the state made the move
-    copy.record(THREE.id, 2, True)  # the copy completes the window...
-    assert cur.stage(THREE.id) == 1  # ...and the original sees it
+    copy.record(MAX_EVEN.id, 2, True)  # the copy completes the window...
+    assert cur.stage(MAX_EVEN.id) == 1  # ...and the original sees it
 
 
 # -- the envs' starting stages --------------------------------------------------------------------
@@ -344,23 +294,23 @@ def test_repeated_success_moves_the_start_to_stage_0(env_id, curriculum, window,
     env = make(env_id, executor, curriculum=curriculum)
     stages = []
     for _ in range(2 * window + 2):
-        start, end = solve(env, THREE)
+        start, end = solve(env, MAX_EVEN)
         assert end["curriculum"]["stage"] == start["stage"]
         stages.append(start["stage"])
     assert stages == [2] * window + [1] * window + [0, 0]
     assert end["curriculum"]["next_stage"] == 0
-    assert env.unwrapped.core.curriculum.stage(THREE.id) == 0
+    assert env.unwrapped.core.curriculum.stage(MAX_EVEN.id) == 0
 
 
 @pytest.mark.parametrize("env_id", [TOKEN, LINE])
 def test_curriculum_none_always_starts_from_the_starter_code(env_id, executor):
     env = make(env_id, executor, curriculum="none")
     for _ in range(3):
-        start, end = solve(env, TWO)
+        start, end = solve(env, CLASSIFY)
         assert start["stage"] == 0
-        assert start["prefix"] == TWO.starter_code
+        assert start["prefix"] == CLASSIFY.starter_code
         assert end["curriculum"]["next_stage"] == 0
-        start, _ = solve(env, THREE)
+        start, _ = solve(env, MAX_EVEN)
         assert (start["stage"], start["prefix"]) == (0, "")
 
 
@@ -368,15 +318,15 @@ def test_curriculum_none_always_starts_from_the_starter_code(env_id, executor):
 def test_fixed_curriculum_always_starts_there(env_id, executor):
     env = make(env_id, executor, curriculum=1)
     for _ in range(3):
-        start, _ = solve(env, THREE)
+        start, _ = solve(env, MAX_EVEN)
         assert start["stage"] == 1
-        assert start["prefix"] == segment(THREE.canonical_solution).prefix(1)
+        assert start["prefix"] == segment(MAX_EVEN.canonical_solution).prefix(1)
         start, _ = solve(env, ONE)  # a one-stage problem starts at its only stage
         assert start["stage"] == 0
 
 
 def test_curriculum_is_shared_across_async_vector_env_workers(tmp_path):
-    problems = [TWO]
+    problems = [CLASSIFY]
     cur = Curriculum(problems, state_path=tmp_path / "cur.json", window=4)
     executor = Executor(workers=1)  # a configuration: each worker starts its own
 
@@ -395,13 +345,13 @@ def test_curriculum_is_shared_across_async_vector_env_workers(tmp_path):
     try:
         starts = []
         for _ in range(3):
-            _, info = envs.reset(options={"problem_id": TWO.id})
+            _, info = envs.reset(options={"problem_id": CLASSIFY.id})
             starts.append(list(info["stage"]))
             if starts[-1] == [0, 0]:
                 break
             prefix = info["prefix"][0]
             assert list(info["prefix"]) == [prefix, prefix]
-            for line in TWO.canonical_solution[len(prefix) :].splitlines():
+            for line in CLASSIFY.canonical_solution[len(prefix) :].splitlines():
                 envs.step((line, line))
             _, reward, terminated, _, info = envs.step((codegym.SUBMIT, codegym.SUBMIT))
             assert list(reward) == [1.0, 1.0] and terminated.all()
@@ -409,5 +359,5 @@ def test_curriculum_is_shared_across_async_vector_env_workers(tmp_path):
         envs.close()
     # Each worker succeeded twice at stage 1: neither filled the window of 4 alone, together they did.
     assert starts == [[1, 1], [1, 1], [0, 0]]
-    assert cur.stage(TWO.id) == 0
-    assert cur.state_dict()["problems"][TWO.id] == {"stage": 0, "history": []}
+    assert cur.stage(CLASSIFY.id) == 0
+    assert cur.state_dict()["problems"][CLASSIFY.id] == {"stage": 0, "history": []}
