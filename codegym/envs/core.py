@@ -151,6 +151,17 @@ class Episode:
         }
 
 
+def check_settings(render_mode: str | None, render_modes: Sequence[str], **sizes: int) -> None:
+    """Raise :class:`ConfigError` for a size that is not a positive int or an unknown render mode."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    if render_mode is not None and render_mode not in render_modes:
+        raise ConfigError(
+            f"render_mode must be one of {list(render_modes)} or None, got {render_mode!r}"
+        )
+
+
 class EpisodeCore:
     """Problems, curriculum, sandbox and reward for one env."""
 

@@ -13,9 +13,9 @@ from gymnasium.error import CustomSpaceError
 from gymnasium.vector.utils import create_shared_memory
 
 from codegym.curriculum import Curriculum
-from codegym.envs.core import Episode, EpisodeCore, render_ansi
+from codegym.envs.core import Episode, EpisodeCore, check_settings, render_ansi
 from codegym.envs.core import registered_limit as _registered_limit
-from codegym.errors import ConfigError, EnvStateError, InvalidActionError
+from codegym.errors import EnvStateError, InvalidActionError
 from codegym.problems import Problem
 from codegym.rewards import RewardFn
 from codegym.sandbox import Executor, Limits
@@ -140,13 +140,12 @@ class CodeGenLineEnv(gym.Env):
         render_mode: str | None = None,
         executor: Executor | None = None,
     ) -> None:
-        for name, value in (("max_lines", max_lines), ("max_line_chars", max_line_chars)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+        check_settings(
+            render_mode,
+            self.metadata["render_modes"],
+            max_lines=max_lines,
+            max_line_chars=max_line_chars,
+        )
         self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
         self.max_lines = max_lines
         self.max_line_chars = max_line_chars

@@ -12,10 +12,10 @@ import numpy as np
 from gymnasium import spaces
 
 from codegym.curriculum import Curriculum
-from codegym.envs.core import Episode, EpisodeCore, render_ansi
+from codegym.envs.core import Episode, EpisodeCore, check_settings, render_ansi
 from codegym.envs.core import registered_limit as _registered_limit
 from codegym.envs.tokenizer import as_tokenizer
-from codegym.errors import ConfigError, EnvStateError, InvalidActionError
+from codegym.errors import EnvStateError, InvalidActionError
 from codegym.problems import Problem
 from codegym.rewards import RewardFn
 from codegym.sandbox import Executor, Limits
@@ -123,17 +123,13 @@ class CodeGenEnv(gym.Env):
         render_mode: str | None = None,
         executor: Executor | None = None,
     ) -> None:
-        for name, value in (
-            ("max_prompt_tokens", max_prompt_tokens),
-            ("max_prefix_tokens", max_prefix_tokens),
-            ("max_new_tokens", max_new_tokens),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+        check_settings(
+            render_mode,
+            self.metadata["render_modes"],
+            max_prompt_tokens=max_prompt_tokens,
+            max_prefix_tokens=max_prefix_tokens,
+            max_new_tokens=max_new_tokens,
+        )
         self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
         self.tokenizer = as_tokenizer(tokenizer)
         self.max_prompt_tokens = max_prompt_tokens
