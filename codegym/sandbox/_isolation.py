@@ -108,6 +108,9 @@ def acquire_uid_slot() -> tuple[int, int]:
         except OSError:
             os.close(fd)
             continue
+        # A server killed from outside (SIGKILL, OOM) cannot reap its last test: processes that
+        # program left behind may still run as this uid. They are this slot's now; end them.
+        kill_uid(uid)
         return uid, fd
     raise OSError(errno.EAGAIN, "no free sandbox uid slot")
 

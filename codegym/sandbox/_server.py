@@ -386,6 +386,7 @@ class Server:
         self.check_cache: dict[str, Any] = {}
         self.baseline_vm = _vm_size_bytes()
         self.counter = 0
+        self.retire = False
         # Objects alive now are shared with every child; keep the collector off them so children
         # do not copy-on-write pages just by scanning.
         gc.collect()
@@ -416,6 +417,8 @@ class Server:
                     "infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
                 }
             send(self.sock_fd, reply)
+            if self.retire:
+                return
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         program: str = job["program"]
@@ -534,7 +537,14 @@ class Server:
                 self._kill(pid)
             _, status, usage = os.wait4(pid, 0)
             wall = time.monotonic() - start
-            self.iso.reap_all(self.uid, time.monotonic() + 5.0)
+            if not self.iso.reap_all(self.uid, time.monotonic() + 5.0):
+                # Something of the test outlived SIGKILL (a process stuck in the kernel): no later
+                # test may share a uid with it. Report it, and let the executor start a new server.
+                self.retire = True
+                return {
+                    "status": "infra",
+                    "detail": "processes of the test survived SIGKILL for 5 s; server retired",
+                }
             set_up = os.read(ready_r, 1) == b"1"
             return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up)
         finally:

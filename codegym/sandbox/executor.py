@@ -161,6 +161,9 @@ class _Server:
             raise SandboxError(f"the sandbox server died: {self._stderr() or 'no message'}")
         return reply
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def close(self) -> None:
         try:
             self.sock.close()
@@ -235,16 +238,24 @@ class Executor:
     def _acquire(self) -> _Server:
         if self._closed:
             raise SandboxError("this Executor is closed")
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        while True:
+            try:
+                server = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if server.alive():
+                return server
+            self._discard(server)  # it exited (retired) or was killed while idle: start another
         with self._lock:
             start = self._started < self.workers
             if start:
                 self._started += 1
         if not start:
-            return self._idle.get()
+            server = self._idle.get()
+            if server.alive():
+                return server
+            self._discard(server)
+            return self._acquire()
         try:
             server = _Server()
         except BaseException:
@@ -256,6 +267,11 @@ class Executor:
                 warnings.warn(f"codegym sandbox: {message}", RuntimeWarning, stacklevel=4)
         self.features = server.features
         return server
+
+    def _discard(self, server: _Server) -> None:
+        server.close()
+        with self._lock:
+            self._started -= 1
 
     def _release(self, server: _Server | None) -> None:
         if server is None:

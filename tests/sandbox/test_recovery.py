@@ -1,0 +1,71 @@
+"""The executor recovers from servers that die, and no process outlives its uid slot's owner."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from codegym.sandbox import Executor, Outcome, TestCase, _isolation
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the sandbox runs on Linux only"
+)
+ECHO = [TestCase.stdio("hi\n", "hi\n")]
+
+
+def test_a_server_killed_while_idle_is_replaced_without_an_infra_error():
+    with Executor(workers=1, cache_size=0) as executor:
+        assert executor.run("print(input())", ECHO).passed
+        (server,) = list(executor._idle.queue)
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+        result = executor.run("print(input())", ECHO)
+        assert result.outcome is Outcome.PASSED, result.infra_error
+        assert executor.stats["infra_errors"] == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid slots exist only when running as root")
+def test_reserving_a_uid_slot_ends_processes_left_behind_under_that_uid(monkeypatch):
+    # A free slot, and a pid that makes acquire_uid_slot try it first (7 * 143 = 1 mod 1000).
+    os.makedirs(_isolation.LOCK_DIR, mode=0o700, exist_ok=True)
+    for index in range(_isolation.UID_COUNT - 1, -1, -1):
+        uid = _isolation.UID_BASE + index
+        fd = os.open(
+            os.path.join(_isolation.LOCK_DIR, f"{uid}.lock"), os.O_RDWR | os.O_CREAT, 0o600
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        os.close(fd)  # releases the lock
+        break
+    # What a server killed from outside leaves behind: a process of the slot uid, orphaned.
+    leftover = os.fork()
+    if leftover == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        monkeypatch.setattr(_isolation.os, "getpid", lambda: index * 143 % _isolation.UID_COUNT)
+        got, lock_fd = _isolation.acquire_uid_slot()
+        monkeypatch.undo()
+        os.close(lock_fd)
+        assert got == uid
+        deadline = time.monotonic() + 5
+        while os.waitpid(leftover, os.WNOHANG) == (0, 0):
+            assert time.monotonic() < deadline, "the leftover process is still alive"
+            time.sleep(0.01)
+    finally:
+        try:
+            os.kill(leftover, signal.SIGKILL)
+            os.waitpid(leftover, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
