@@ -13,6 +13,7 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from codegym.errors import CodegymError
 
@@ -191,7 +192,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    result = train(config, progress=not args.quiet and sys.stderr.isatty(), on_iteration=report)
+    def evaluated(done: int, evaluation: Any) -> None:
+        print(f"eval after {done:3d} iterations: {evaluation.summary()}", flush=True)
+
+    result = train(
+        config,
+        progress=not args.quiet and sys.stderr.isatty(),
+        on_iteration=report,
+        on_evaluation=evaluated,
+    )
+    if result.evaluations:
+        (_, first), (_, last) = result.evaluations[0], result.evaluations[-1]
+        print(
+            f"fixed evaluation ({last.episodes} episodes, every stage of every training problem): "
+            f"pass rate {first.pass_rate:.2f} -> {last.pass_rate:.2f}, "
+            f"full task {first.full_task:.2f} -> {last.full_task:.2f}"
+        )
     print(f"checkpoint: {result.model_path}")
     print(f"tensorboard: tensorboard --logdir {result.output_dir}/tensorboard")
     return EXIT_OK

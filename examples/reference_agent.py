@@ -4,7 +4,9 @@
     python examples/reference_agent.py --iterations 1 --sft-steps 4 --episodes 4   # smoke run
 
 The same as `codegym train --preset tiny`, through the API: build the config from the preset,
-train with a callback that prints each iteration, then compute greedy pass@1 by difficulty.
+train with callbacks that print each iteration and each fixed evaluation (the training problems
+started at every curriculum stage, the same starts before, during and after PPO), then compute
+greedy pass@1 by difficulty from the full task.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--sft-steps", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the preset's")
     parser.add_argument("--output-dir", default="runs/reference-agent")
     args = parser.parse_args()
 
@@ -31,12 +33,13 @@ def main() -> None:
     settings.update(
         iterations=args.iterations,
         episodes_per_iteration=args.episodes,
-        max_new_tokens=args.max_new_tokens,
         output_dir=args.output_dir,
         resume=False,
     )
     if args.sft_steps is not None:
         settings["sft_steps"] = args.sft_steps
+    if args.max_new_tokens is not None:
+        settings["max_new_tokens"] = args.max_new_tokens
     config = PPOConfig(**settings)
 
     def show(stats) -> None:  # noqa: ANN001
@@ -46,10 +49,19 @@ def main() -> None:
             flush=True,
         )
 
-    result = train(config, progress=False, on_iteration=show)
-    report = evaluate_model(
-        result.model_path, split="train", greedy=True, max_new_tokens=args.max_new_tokens
+    def evaluated(done, result) -> None:  # noqa: ANN001
+        print(f"fixed evaluation after {done} iterations: {result.summary()}", flush=True)
+
+    result = train(config, progress=False, on_iteration=show, on_evaluation=evaluated)
+    (_, first), (_, last) = result.evaluations[0], result.evaluations[-1]
+    print(
+        f"fixed evaluation, greedy pass rate over all stages: {first.pass_rate:.2f} before PPO, "
+        f"{last.pass_rate:.2f} after (full task {first.full_task:.2f} -> {last.full_task:.2f})"
     )
+    report = evaluate_model(
+        result.model_path, split="train", greedy=True, max_new_tokens=config.max_new_tokens,
+        max_context_tokens=config.max_context_tokens,
+    )  # fmt: skip
     print(report.table())
 
 

@@ -42,7 +42,9 @@ class PPOConfig:
     max_context_tokens: int = 448
     """Statement + prefix tokens given to the model; longer contexts keep their end."""
     temperature: float = 1.0
-    """Sampling temperature during rollouts."""
+    """Sampling temperature during rollouts. PPO scores log-probabilities at the same temperature
+    (``softmax(logits / T)``, the distribution actually sampled), and the KL penalty compares the
+    tempered policy with the equally tempered reference."""
     learning_rate: float = 5e-5
     """Adam learning rate for the policy and value head."""
     ppo_epochs: int = 2
@@ -82,6 +84,15 @@ class PPOConfig:
     """Supervised warm-start steps on the training problems' canonical solutions before PPO."""
     sft_learning_rate: float = 1e-3
     """Learning rate of the warm start."""
+    eval_every: int = 0
+    """The fixed evaluation: every training problem started at every curriculum stage (the full
+    task included), the same starts every time, run before PPO, every ``eval_every`` iterations and
+    after the last; 0: never. Unlike the rollouts' pass rate, which is measured wherever CCCS has
+    moved each problem (and so drops when it moves one to a harder stage), this one can show
+    progress. Logged as ``eval/*`` in TensorBoard and kept in ``TrainResult.evaluations``."""
+    eval_samples: int = 0
+    """Fixed evaluation: 0 decodes greedily (one episode per start); ``n > 0`` samples ``n``
+    episodes per start at ``temperature`` from a generator seeded with ``seed``."""
     output_dir: str = "runs/codegym"
     """Where TensorBoard logs and checkpoints go."""
     checkpoint_every: int = 5
@@ -105,6 +116,11 @@ class PPOConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_samples", "sft_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"PPOConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"PPOConfig.temperature must be > 0, got {self.temperature}")
         if not 0 < self.clip_range < 1:
             raise ConfigError(f"PPOConfig.clip_range must be in (0, 1), got {self.clip_range}")
         if self.kl_beta < 0:

@@ -1,22 +1,35 @@
-"""pass@k of a model on a problem source, sampling through the env from the full task (stage 0)."""
+"""Evaluation of a policy through the env.
+
+- ``evaluate_model``: pass@k of a saved model on a problem source, from the full task (stage 0).
+- ``stage_evaluation``: the trainer's fixed yardstick, the pass rate on a fixed set of problems
+  started at *every* curriculum stage (the full task included), measured the same way before,
+  during and after PPO. The per-iteration rollout pass rate is measured at whatever stage CCCS
+  has reached, so it falls whenever the curriculum moves a problem to a harder stage; this
+  measurement does not move.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 import codegym  # noqa: F401  (registers the env ids)
-from codegym.agents.policy import load_policy
+from codegym.agents.policy import ValueHeadModel, load_policy
 from codegym.agents.rollout import collect
+from codegym.curriculum import segment
 from codegym.envs.core import resolve_problems
 from codegym.evaluation import EvalReport, evaluate_programs
 from codegym.problems import Problem
 from codegym.sandbox import Executor
 
-__all__ = ["evaluate_model"]
+__all__ = ["evaluate_model", "StageEvaluation", "stage_evaluation", "stage_tasks"]
 
 
 def evaluate_model(
@@ -75,3 +88,87 @@ def evaluate_model(
         executor.close()
         for env in envs:
             env.close()
+
+
+@dataclass
+class StageEvaluation:
+    """Pass rates of one fixed evaluation: every problem started at every curriculum stage."""
+
+    pass_rate: float
+    """Mean over all ``(problem, stage)`` starts: the headline figure."""
+    full_task: float
+    """Stage 0 only: the problem statement alone (the task the curriculum ends at)."""
+    by_stage: dict[int, float]
+    """Pass rate of the starts at each stage (0: full task; higher: longer canonical prefix)."""
+    by_difficulty: dict[str, float]
+    """Pass rate of the starts of each difficulty, all stages together."""
+    episodes: int
+    """How many episodes the figures average over."""
+    passed: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    """``(problem id, stage) -> fraction of its samples that passed``."""
+
+    def summary(self) -> str:
+        stages = " ".join(f"s{k}={v:.2f}" for k, v in sorted(self.by_stage.items()))
+        return (
+            f"pass rate {self.pass_rate:.2f} (all stages), {self.full_task:.2f} (full task); "
+            f"by stage {stages}; {self.episodes} episodes"
+        )
+
+
+def stage_tasks(problems: Sequence[Problem]) -> list[tuple[str, int]]:
+    """Every ``(problem id, stage)`` start of ``problems``, in a fixed order."""
+    return [(p.id, k) for p in problems for k in range(segment(p.canonical_solution).n_stages)]
+
+
+@torch.no_grad()
+def stage_evaluation(
+    model: ValueHeadModel,
+    tokenizer: Any,
+    envs: Sequence[gym.Env],
+    problems: Sequence[Problem],
+    *,
+    samples: int = 1,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_context: int = 448,
+    device: torch.device,
+    pool: ThreadPoolExecutor | None = None,
+) -> StageEvaluation:
+    """Run every problem of ``problems`` from every curriculum stage and return the pass rates.
+
+    ``envs`` must not share the training curriculum (give them ``curriculum="none"``): the starts
+    are forced through ``reset(options={"problem_id", "stage"})`` and must not count as training
+    episodes. Greedy decoding takes one sample per start; sampled decoding draws ``samples`` per
+    start from a generator seeded with ``seed``, so two calls on the same model agree exactly.
+    """
+    tasks = [t for t in stage_tasks(problems) for _ in range(1 if greedy else samples)]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    outcomes: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    difficulty = {p.id: str(p.difficulty.value) for p in problems}
+    for lo in range(0, len(tasks), len(envs)):
+        chunk = tasks[lo : lo + len(envs)]
+        episodes, _ = collect(
+            model, tokenizer, list(envs[: len(chunk)]), seeds=[seed + lo + i for i in range(len(chunk))],
+            options=[{"problem_id": pid, "stage": stage} for pid, stage in chunk],
+            max_context=max_context, temperature=temperature, greedy=greedy, device=device,
+            generator=generator, pool=pool,
+        )  # fmt: skip
+        for (pid, stage), e in zip(chunk, episodes):
+            assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
+            if not e.infra_error:  # sandbox failures say nothing about the model
+                outcomes[(pid, stage)].append(e.passed)
+    rates = {key: float(np.mean(v)) for key, v in outcomes.items()}
+    by_stage: dict[int, list[float]] = defaultdict(list)
+    by_difficulty: dict[str, list[float]] = defaultdict(list)
+    for (pid, stage), rate in rates.items():
+        by_stage[stage].append(rate)
+        by_difficulty[difficulty[pid]].append(rate)
+    return StageEvaluation(
+        pass_rate=float(np.mean(list(rates.values()))) if rates else 0.0,
+        full_task=float(np.mean(by_stage[0])) if by_stage.get(0) else 0.0,
+        by_stage={k: float(np.mean(v)) for k, v in sorted(by_stage.items())},
+        by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
+        episodes=sum(len(v) for v in outcomes.values()),
+        passed=rates,
+    )

@@ -123,8 +123,12 @@ def score_sequences(
     device: torch.device,
     *,
     with_values: bool = True,
+    temperature: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Log-probabilities (and values, entropies) of the generated tokens under ``model``.
+
+    ``temperature`` divides the logits exactly as sampling did, so the log-probabilities are those
+    of the distribution the rollout actually drew from (PPO's behaviour policy).
 
     Returns tensors of shape (B, T), T the longest generation: ``logprobs``, ``values`` (when
     ``model`` has a value head), ``entropy`` and ``mask`` (1 on real generated tokens).
@@ -145,7 +149,7 @@ def score_sequences(
     # The logits at column p predict the token at column p + 1.
     step_logits = logits[:, start - 1 : start - 1 + width]  # (B, T, V)
     targets = input_ids[:, start : start + width]  # (B, T)
-    logp = torch.log_softmax(step_logits.float(), dim=-1)
+    logp = torch.log_softmax(step_logits.float() / temperature, dim=-1)
     logprobs = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
     mask = attention_mask[:, start : start + width].to(logprobs.dtype)  # (B, T)
     out = {

@@ -117,7 +117,8 @@ def collect(
         if greedy:
             tokens = logits.argmax(dim=-1)
         else:
-            probs = torch.softmax(logits.float() / max(temperature, 1e-6), dim=-1)
+            # The same scaling as ``score_sequences(temperature=...)``, which PPO scores with.
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
             tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         token_list = tokens.tolist()
         for i, token in enumerate(token_list):

@@ -86,14 +86,28 @@ def build_tiny(problems: Sequence[Problem], path: str, *, seed: int = 0) -> str:
 
 
 def sft_examples(
-    problems: Sequence[Problem], tokenizer: Any, max_context: int
+    problems: Sequence[Problem],
+    tokenizer: Any,
+    max_context: int,
+    *,
+    max_prompt_tokens: int | None = None,
+    max_prefix_tokens: int | None = None,
 ) -> list[tuple[list[int], list[int]]]:
-    """``(context, completion + eos)`` pairs: each problem at each curriculum stage."""
+    """``(context, completion + eos)`` pairs: each problem at each curriculum stage.
+
+    Each context is the one the rollouts build from ``CodeGen-v0``'s observation: the env keeps
+    the *first* ``max_prompt_tokens`` tokens of the statement and the *last* ``max_prefix_tokens``
+    of the starting code, and ``build_context`` then keeps the end of statement + separator +
+    prefix. (Both limits default to ``max_context``, what the trainer gives the env.) Training on
+    any other cut of the statement would teach the model contexts it never sees in an episode.
+    """
+    max_prompt = max_context if max_prompt_tokens is None else max_prompt_tokens
+    max_prefix = max_context if max_prefix_tokens is None else max_prefix_tokens
     sep = tokenizer.encode(SEPARATOR, add_special_tokens=False)
     out = []
     for p in problems:
         seg = segment(p.canonical_solution)
-        statement = tokenizer.encode(p.statement, add_special_tokens=False)
+        statement = tokenizer.encode(p.statement, add_special_tokens=False)[:max_prompt]
         for stage in range(seg.n_stages):
             start = seg.prefix(stage) if stage > 0 else p.starter_code
             if start and not start.endswith("\n"):
@@ -101,9 +115,10 @@ def sft_examples(
             if not p.canonical_solution.startswith(start):
                 continue
             rest = p.canonical_solution[len(start) :]
-            context = build_context(
-                statement, tokenizer.encode(start, add_special_tokens=False), sep, max_context
+            prefix = (
+                tokenizer.encode(start, add_special_tokens=False)[-max_prefix:] if start else []
             )
+            context = build_context(statement, prefix, sep, max_context)
             out.append(
                 (
                     context,

@@ -22,6 +22,7 @@ import torch
 
 import codegym  # noqa: F401  (registers the env ids)
 from codegym.agents.config import PPOConfig
+from codegym.agents.evaluate import StageEvaluation, stage_evaluation
 from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
@@ -69,6 +70,9 @@ class TrainResult:
     history: list[IterationStats]
     output_dir: str
     model_path: str
+    evaluations: list[tuple[int, StageEvaluation]] = field(default_factory=list)
+    """The fixed evaluation (``eval_every``) as ``(PPO iterations done, result)``: the first entry
+    is the starting policy, the last the trained one."""
 
 
 def _device(spec: str) -> torch.device:
@@ -102,8 +106,18 @@ def _progress(total: int, initial: int, enabled: bool) -> Any:
     return tqdm(total=total, initial=initial, desc="PPO", disable=not enabled, unit="it")
 
 
-def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None) -> TrainResult:
-    """Train ``config.model`` with PPO through ``CodeGen-v0``; returns the per-iteration history."""
+def train(
+    config: PPOConfig,
+    *,
+    progress: bool = True,
+    on_iteration: Any = None,
+    on_evaluation: Any = None,
+) -> TrainResult:
+    """Train ``config.model`` with PPO through ``CodeGen-v0``; returns the per-iteration history.
+
+    ``on_iteration(stats)`` is called after every iteration and ``on_evaluation(iterations_done,
+    result)`` after every fixed evaluation (see ``PPOConfig.eval_every``).
+    """
     cfg = config
     _seed_everything(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
@@ -156,6 +170,13 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
         **cfg.env_kwargs,
     }
     envs = [gym.make("CodeGen-v0", **env_kwargs) for _ in range(cfg.episodes_per_iteration)]
+    # The fixed evaluation's envs: same problems, sandbox and limits, but a curriculum of their
+    # own, so its forced starts never count as training episodes.
+    eval_envs = (
+        [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in envs]
+        if cfg.eval_every > 0
+        else []
+    )
     start_iteration = 0
     if resuming:
         state = torch.load(
@@ -172,7 +193,22 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
     pool = ThreadPoolExecutor(max_workers=len(envs), thread_name_prefix="codegym-episode")
     history: list[IterationStats] = []
     seed_rng = np.random.default_rng(cfg.seed + start_iteration)
+    evaluations: list[tuple[int, StageEvaluation]] = []
+
+    def evaluate(done: int) -> None:
+        result = stage_evaluation(
+            model, tokenizer, eval_envs, problems, samples=cfg.eval_samples,
+            greedy=cfg.eval_samples == 0, temperature=cfg.temperature, seed=cfg.seed,
+            max_context=cfg.max_context_tokens, device=device, pool=pool,
+        )  # fmt: skip
+        evaluations.append((done, result))
+        _log_evaluation(writer, done, result)
+        if on_evaluation is not None:
+            on_evaluation(done, result)
+
     try:
+        if cfg.eval_every > 0:
+            evaluate(start_iteration)  # the starting policy, before any PPO update of this run
         for iteration in range(start_iteration, cfg.iterations):
             # -- 1. Rollout: one episode per env, sampled from the current policy ----------------
             seeds = [int(s) for s in seed_rng.integers(0, 2**31 - 1, size=len(envs))]
@@ -227,6 +263,8 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
                     reward=f"{item.reward_mean:+.2f}", pass_rate=f"{item.pass_rate:.2f}"
                 )
             last = iteration == cfg.iterations - 1
+            if cfg.eval_every > 0 and ((iteration + 1) % cfg.eval_every == 0 or last):
+                evaluate(iteration + 1)
             if (iteration + 1) % cfg.checkpoint_every == 0 or last:
                 _save_checkpoint(
                     checkpoint, model, tokenizer, optimizer, curriculum, iteration, cfg
@@ -234,13 +272,13 @@ def train(config: PPOConfig, *, progress: bool = True, on_iteration: Any = None)
     finally:
         pool.shutdown()
         executor.close()
-        for env in envs:
+        for env in envs + eval_envs:
             env.close()
         if writer is not None:
             writer.close()
         if bar is not None:
             bar.close()
-    return TrainResult(cfg, history, cfg.output_dir, checkpoint)
+    return TrainResult(cfg, history, cfg.output_dir, checkpoint, evaluations)
 
 
 def training_problems(cfg: PPOConfig) -> list[Problem]:
@@ -276,12 +314,19 @@ def _score_batch(
     actions = [e.actions for e in episodes]
     pad = tokenizer.pad_token_id
     with torch.no_grad():
-        now = score_sequences(model, contexts, actions, pad, device)
+        # At the rollout's temperature: the behaviour policy is softmax(logits / T), and the KL
+        # penalty compares the tempered policy with the equally tempered reference.
+        t = cfg.temperature
+        now = score_sequences(model, contexts, actions, pad, device, temperature=t)
         if reference is model:  # LoRA: the reference is the base model without adapters
             with model.lm.disable_adapter():
-                ref = score_sequences(model, contexts, actions, pad, device, with_values=False)
+                ref = score_sequences(
+                    model, contexts, actions, pad, device, with_values=False, temperature=t
+                )
         else:
-            ref = score_sequences(reference, contexts, actions, pad, device, with_values=False)
+            ref = score_sequences(
+                reference, contexts, actions, pad, device, with_values=False, temperature=t
+            )
     mask = now["mask"]  # (B, T)
     fgo = torch.zeros_like(mask)
     for i, e in enumerate(episodes):
@@ -325,6 +370,7 @@ def _ppo_update(
                 [e.actions for e in sub],
                 tokenizer.pad_token_id,
                 device,
+                temperature=cfg.temperature,
             )
             t = torch.as_tensor(idx, device=device)
             old_lp = batch["old_logprobs"][t, :width]
@@ -419,6 +465,19 @@ def _log(writer: Any, s: IterationStats) -> None:
         writer.add_histogram("curriculum/stage", np.asarray(stages), step)
     for part, seconds in s.seconds.items():
         writer.add_scalar(f"time/{part}_seconds", seconds, step)
+
+
+def _log_evaluation(writer: Any, done: int, result: StageEvaluation) -> None:
+    """The fixed evaluation, at step = PPO iterations done (0: the starting policy)."""
+    logger.info("fixed evaluation after %d iterations: %s", done, result.summary())
+    if writer is None:
+        return
+    writer.add_scalar("eval/pass_rate", result.pass_rate, done)
+    writer.add_scalar("eval/pass_rate_full_task", result.full_task, done)
+    for stage, rate in result.by_stage.items():
+        writer.add_scalar(f"eval/pass_rate_stage_{stage}", rate, done)
+    for difficulty, rate in result.by_difficulty.items():
+        writer.add_scalar(f"eval/pass_rate_{difficulty}", rate, done)
 
 
 def _save_checkpoint(

@@ -33,9 +33,13 @@ def small_config(tmp_path, **overrides) -> PPOConfig:
 
 
 def test_short_run_changes_parameters_and_stays_finite(tmp_path):
-    config = small_config(tmp_path)
-    result = train(config, progress=False)
+    config = small_config(tmp_path, eval_every=1, problem_limit=2)
+    seen = []
+    result = train(config, progress=False, on_evaluation=lambda done, r: seen.append(done))
     assert len(result.history) == 2
+    # The fixed evaluation: the starting policy, then after each iteration.
+    assert [done for done, _ in result.evaluations] == seen == [0, 1, 2]
+    assert all(0.0 <= r.pass_rate <= 1.0 for _, r in result.evaluations)
     for s in result.history:
         for value in (s.policy_loss, s.value_loss, s.entropy, s.approx_kl):
             assert math.isfinite(value)
@@ -52,7 +56,7 @@ def test_short_run_changes_parameters_and_stays_finite(tmp_path):
     assert (tmp_path / "run" / "tensorboard").exists()
 
     # Resume: a longer run picks up after the last checkpoint.
-    more = train(small_config(tmp_path, iterations=3), progress=False)
+    more = train(small_config(tmp_path, iterations=3, problem_limit=2), progress=False)
     assert [s.iteration for s in more.history] == [2]
 
 
