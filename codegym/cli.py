@@ -172,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": args.device,
         "problems": args.source,
+        "eval_every": args.eval_every,
+        "eval_samples": args.eval_samples,
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if args.no_cccs:
@@ -366,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="logs and checkpoints (default: runs/codegym)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--eval-every", type=int, help="fixed evaluation every N iterations (0: never)")
+    p.add_argument(
+        "--eval-samples", type=int, help="fixed evaluation: samples per start (0: greedy)"
+    )
     p.add_argument(
         "--no-cccs", action="store_true", help="ablation: no curriculum (always the full task)"
     )

@@ -29,11 +29,16 @@ def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
     out = tmp_path / "run"
     proc = codegym(
         "train", "--preset", "tiny", "--iterations", "2", "--sft-steps", "5", "--episodes", "4",
-        "--max-new-tokens", "16", "--output-dir", str(out), "--quiet", cwd=str(tmp_path),
+        "--max-new-tokens", "16", "--eval-samples", "2", "--output-dir", str(out), "--quiet",
+        cwd=str(tmp_path),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("iter")]
     assert len(lines) == 2 and "pass" in lines[0] and "stages" in lines[0]
+    # The fixed evaluation, before PPO and after the last iteration, then the summary line.
+    evals = [line for line in proc.stdout.splitlines() if line.startswith("eval after")]
+    assert [line.split()[2] for line in evals] == ["0", "2"]
+    assert "fixed evaluation" in proc.stdout and "->" in proc.stdout
     assert (out / "checkpoint" / "trainer_state.pt").exists()
 
     proc = codegym(
