@@ -224,7 +224,6 @@ def _child(
     # Everything inherited is the server's: collections in this process should walk only the
     # program's own objects, not write to (and so copy) the pages of the server's young ones.
     gc.freeze()
-    gc.enable()  # the server runs without automatic collections (see Server.serve)
     limits = job["limits"]
     try:
         os.setsid()
@@ -391,8 +390,6 @@ class Server:
         # do not copy-on-write pages just by scanning.
         gc.collect()
         gc.freeze()
-        gc.disable()
-        self.jobs_since_collect = 0
 
     def serve(self) -> None:
         send(
@@ -403,13 +400,6 @@ class Server:
             job = recv(self.sock_fd)
             if job is None:
                 return
-            # Automatic collections would run many times while a program's tree is built and
-            # compiled (thousands of new nodes), each one writing to pages that the last fork
-            # shared; one collection every few hundred jobs frees the rare cycle just as well.
-            self.jobs_since_collect += 1
-            if self.jobs_since_collect >= 256:
-                gc.collect()
-                self.jobs_since_collect = 0
             try:
                 reply = self.run_job(job)
             except Exception as exc:
