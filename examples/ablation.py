@@ -43,8 +43,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--episodes", type=int, default=16, help="episodes per iteration")
+    parser.add_argument("--iterations", type=int, default=None, help="default: the preset's")
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="episodes per iteration (default: the preset's)"
+    )
+    parser.add_argument(
+        "--eval-samples", type=int, default=None, help="fixed evaluation (default: the preset's)"
+    )
     parser.add_argument("--sft-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the preset's")
     parser.add_argument("--output-dir", default="runs/ablation")
@@ -67,6 +72,10 @@ def main() -> None:
     )
     preset = dict(PRESETS["tiny"])
     max_new_tokens = args.max_new_tokens or preset["max_new_tokens"]
+    iterations = args.iterations or preset["iterations"]
+    episodes = args.episodes or preset["episodes_per_iteration"]
+    if args.eval_samples is not None:
+        preset["eval_samples"] = args.eval_samples
     problems = training_problems(PPOConfig(**preset))
     # variant -> column ("overall" or "s<k>") -> one pass rate (%) per seed
     scores: dict[str, dict[str, list[float]]] = {name: {} for name in [START, *VARIANTS]}
@@ -101,9 +110,9 @@ def main() -> None:
             )
             settings = {**preset, **switches}
             settings.update(
-                model=init, sft_steps=0, seed=seed, iterations=args.iterations, episodes_per_iteration=args.episodes,
+                model=init, sft_steps=0, seed=seed, iterations=iterations, episodes_per_iteration=episodes,
                 max_new_tokens=max_new_tokens, output_dir=out, device=str(device), resume=False,
-                eval_every=args.iterations,  # the fixed evaluation before and after PPO only
+                eval_every=iterations,  # the fixed evaluation before and after PPO only
             )  # fmt: skip
             result = train(PPOConfig(**settings), progress=False)
             (_, before), (_, after) = result.evaluations[0], result.evaluations[-1]
@@ -121,7 +130,7 @@ def main() -> None:
     print(
         f"\nGreedy pass rate (%) of the fixed evaluation: {len(problems)} training problems x "
         f"every curriculum stage (s0 = full task), mean ± std over seeds {args.seeds}; "
-        f"{args.iterations} iterations x {args.episodes} episodes per variant"
+        f"{iterations} iterations x {episodes} episodes per variant"
     )
     print(f"{'variant':26s}" + "".join(f"{c:>16s}" for c in columns))
     for name, by_column in scores.items():

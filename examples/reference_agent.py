@@ -1,6 +1,6 @@
 """Train the reference StepCoder agent (PPO + CCCS + FGO) from Python, then evaluate it.
 
-    python examples/reference_agent.py --iterations 30            # the tiny preset's full run
+    python examples/reference_agent.py                            # the tiny preset's full run
     python examples/reference_agent.py --iterations 1 --sft-steps 4 --episodes 4   # smoke run
 
 The same as `codegym train --preset tiny`, through the API: build the config from the preset,
@@ -18,10 +18,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--iterations", type=int, default=30)
-    parser.add_argument("--episodes", type=int, default=16)
+    parser.add_argument("--iterations", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--episodes", type=int, default=None, help="default: the preset's")
     parser.add_argument("--sft-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the preset's")
+    parser.add_argument(
+        "--eval-samples", type=int, default=None, help="fixed evaluation (default: the preset's)"
+    )
     parser.add_argument("--output-dir", default="runs/reference-agent")
     args = parser.parse_args()
 
@@ -30,16 +33,15 @@ def main() -> None:
     from codegym.agents.trainer import train
 
     settings = dict(PRESETS["tiny"])
-    settings.update(
-        iterations=args.iterations,
-        episodes_per_iteration=args.episodes,
-        output_dir=args.output_dir,
-        resume=False,
-    )
-    if args.sft_steps is not None:
-        settings["sft_steps"] = args.sft_steps
-    if args.max_new_tokens is not None:
-        settings["max_new_tokens"] = args.max_new_tokens
+    settings.update(output_dir=args.output_dir, resume=False)
+    overrides = {
+        "iterations": args.iterations,
+        "episodes_per_iteration": args.episodes,
+        "sft_steps": args.sft_steps,
+        "max_new_tokens": args.max_new_tokens,
+        "eval_samples": args.eval_samples,
+    }
+    settings.update({k: v for k, v in overrides.items() if v is not None})
     config = PPOConfig(**settings)
 
     def show(stats) -> None:  # noqa: ANN001

@@ -57,7 +57,7 @@ def test_ablation_example_smoke(tmp_path):
     pytest.importorskip("transformers")
     out = run_example(
         "ablation.py", "--seeds", "0", "--iterations", "1", "--episodes", "2", "--sft-steps", "2",
-        "--max-new-tokens", "8", "--output-dir", str(tmp_path / "ablation"),
+        "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(tmp_path / "ablation"),
     )  # fmt: skip
     assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out
 
@@ -66,6 +66,6 @@ def test_reference_agent_example_smoke(tmp_path):
     pytest.importorskip("transformers")
     out = run_example(
         "reference_agent.py", "--iterations", "1", "--episodes", "2", "--sft-steps", "2",
-        "--max-new-tokens", "8", "--output-dir", str(tmp_path / "agent"),
+        "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(tmp_path / "agent"),
     )  # fmt: skip
     assert "iteration 0" in out and "pass@1" in out
