@@ -127,8 +127,7 @@ def stage_evaluation(
     envs: Sequence[gym.Env],
     problems: Sequence[Problem],
     *,
-    samples: int = 1,
-    greedy: bool = True,
+    samples: int = 0,
     temperature: float = 1.0,
     seed: int = 0,
     max_context: int = 448,
@@ -139,10 +138,12 @@ def stage_evaluation(
 
     ``envs`` must not share the training curriculum (give them ``curriculum="none"``): the starts
     are forced through ``reset(options={"problem_id", "stage"})`` and must not count as training
-    episodes. Greedy decoding takes one sample per start; sampled decoding draws ``samples`` per
-    start from a generator seeded with ``seed``, so two calls on the same model agree exactly.
+    episodes. ``samples = 0`` decodes greedily, one episode per start (as ``PPOConfig.eval_samples``);
+    ``n > 0`` draws ``n`` per start from a generator seeded with ``seed``, so two calls on the same
+    model agree exactly.
     """
-    tasks = [t for t in stage_tasks(problems) for _ in range(1 if greedy else samples)]
+    greedy = samples == 0
+    tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
     generator = torch.Generator(device=device).manual_seed(seed)
     outcomes: dict[tuple[str, int], list[bool]] = defaultdict(list)
     difficulty = {p.id: str(p.difficulty.value) for p in problems}

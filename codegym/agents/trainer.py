@@ -198,7 +198,7 @@ def train(
     def evaluate(done: int) -> None:
         result = stage_evaluation(
             model, tokenizer, eval_envs, problems, samples=cfg.eval_samples,
-            greedy=cfg.eval_samples == 0, temperature=cfg.temperature, seed=cfg.seed,
+            temperature=cfg.temperature, seed=cfg.seed,
             max_context=cfg.max_context_tokens, device=device, pool=pool,
         )  # fmt: skip
         evaluations.append((done, result))

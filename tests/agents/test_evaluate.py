@@ -82,7 +82,6 @@ def test_stage_evaluation_is_fixed_and_leaves_the_training_curriculum_alone(tiny
             tokenizer,
             envs,
             problems,
-            greedy=False,
             samples=2,
             temperature=1.0,
             seed=3,
