@@ -68,6 +68,51 @@ def limit_malloc_arenas(count: int) -> bool:
         return False
 
 
+CLONE_PARENT = 0x00008000
+# clone(2)'s number where its first two arguments are (flags, stack): the others stay 0 here.
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+# Through the Python-aware loader, so the call keeps the GIL: the clone returns in both processes
+# with the interpreter's state as it was, the GIL held by the one thread there is.
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
+_syscall.argtypes = [ctypes.c_long] * 6
+
+
+def can_clone_sibling() -> bool:
+    """True where :func:`clone_sibling` works (Linux on x86-64 or arm64)."""
+    return sys.platform.startswith("linux") and _SYS_CLONE is not None
+
+
+def clone_sibling() -> int:
+    """Fork this process into a new one whose parent is this process's parent (``CLONE_PARENT``).
+
+    Returns 0 in the new process and its pid here, like ``fork``. Unlike ``os.fork`` it runs no
+    at-fork handlers: callers use it in a single-threaded process that only spawns tests (the
+    sandbox's zygote), so that every child is the sandbox server's own, to wait for and reap.
+    """
+    pid = _syscall(_SYS_CLONE, CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return pid
+
+
+class Children:
+    """This process's children other than ``spare`` (the zygote), read from ``/proc``.
+
+    The file stays open: re-reading it from offset 0 costs about 2 µs, opening it anew about 25 µs,
+    and :func:`reap_all` asks after every test. Only for a single-threaded process.
+    """
+
+    def __init__(self, spare: int) -> None:
+        self.spare = spare
+        path = f"/proc/self/task/{os.getpid()}/children"
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def none_but_spare(self) -> bool:
+        return all(int(pid) == self.spare for pid in os.pread(self.fd, 1 << 16, 0).split())
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
@@ -261,7 +306,7 @@ def kill_descendants() -> None:
                 pass
 
 
-def reap_all(uid: int | None, deadline: float) -> bool:
+def reap_all(uid: int | None, deadline: float, children: Children | None = None) -> bool:
     """Kill and reap every descendant (this process is a child subreaper). True if none remain.
 
     Cheap when nothing is left, the common case: the killing is skipped when this process has no
@@ -272,6 +317,7 @@ def reap_all(uid: int | None, deadline: float) -> bool:
     this server at the latest. So when ``waitpid`` reports no child (ECHILD), none is alive, and
     ``kill(-1)`` as the slot uid would find nothing to kill. Otherwise (a live child, or a zombie
     that reparenting just brought) the uid is killed and the loop repeats until none remain.
+    With ``children``, "no child" means none but its spare (the zygote, no test's process).
     """
     while True:
         try:
@@ -280,6 +326,8 @@ def reap_all(uid: int | None, deadline: float) -> bool:
                 if pid == 0:
                     break
         except ChildProcessError:
+            return True
+        if children is not None and children.none_but_spare():
             return True
         if uid is not None:
             kill_uid(uid)

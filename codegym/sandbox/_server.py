@@ -1,14 +1,17 @@
-"""The sandbox server: a warm process that forks one isolated child per test.
+"""The sandbox server: a warm process that starts one isolated child per test.
 
 Started by :class:`codegym.sandbox.Executor` (``python -c BOOT FD``, with stand-ins for the
 ``codegym`` packages so that their heavy ``__init__`` imports stay out of every fork) with a
 minimal environment. At start it reserves a private uid, enters new mount and network namespaces,
-hides private directories and temp dirs, and imports what programs commonly need. Then, for each
-job it receives on the socket ``FD``, it compiles the program once and runs every test in a forked
-child that drops to the reserved uid, sets resource limits, and runs the program under a line
-tracer. Results travel back to the child's parent (this server) through a shared memory page and
-files in the child's private working directory, never through anything the program could use to
-reach the caller. This server, not the program's process, decides timeouts and limit failures.
+hides private directories and temp dirs, imports what programs commonly need, and forks its
+zygote: a copy of itself that from then on only clones test processes, so that the server's own
+work never copies pages it shares with a child. For each job it receives on the socket ``FD``, it
+compiles the program once and runs every test in a child (cloned by the zygote, yet this server's
+child) that drops to the reserved uid, sets resource limits, and runs the program with coverage
+marks or a line monitor. Results travel back to the child's parent (this server) through a
+shared memory page and files in the child's private working directory, never through anything the
+program could use to reach the caller. This server, not the program's process, decides timeouts
+and limit failures.
 
 The wire protocol with the executor is length-prefixed pickle frames; both ends are codegym's own
 code. Untrusted programs never write to that socket: children close it before anything runs.
@@ -23,9 +26,11 @@ import errno
 import gc
 import io
 import json
+import marshal
 import mmap
 import os
 import pickle
+import random
 import resource
 import shutil
 import signal
@@ -52,6 +57,8 @@ PRELOAD = (  # noqa: SIM905
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 """The environment of every test, besides ``HOME``; the server's own is cut down to it at start."""
 CHECK_CACHE_SIZE = 256
+RECURSION_LIMIT = 10000
+RANDOM_SEED = 0
 CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGXFSZ)
 """Signals at their default action in every test, set once in the server and inherited. Python
 ignores SIGXFSZ, which turns hitting the output limit into an OSError the program may swallow; the
@@ -62,6 +69,9 @@ CHECK_FILENAME = "<check>"
 RESULT_MAX = 1 << 20
 COV_OFFSET = 4 + RESULT_MAX
 COV_LINES = 1 << 16
+JOB_MAX = 16 << 20
+"""Size of the page that carries a test's job from the server to a child of the zygote; a larger
+job (huge call arguments) is forked from the server itself instead."""
 RUN_ROOT = "/tmp/codegym-run"
 STDERR_KEEP = 4096
 STDOUT_KEEP = 4096
@@ -166,6 +176,12 @@ RECORD_CHECK_OK: dict[str, Any] = {"status": "ok", "returned": "true"}
 _ENCODED = {id(r): json.dumps(r).encode() for r in (RECORD_OK, RECORD_CHECK_OK)}
 
 
+def _setup_failed(shm: mmap.mmap, exc: BaseException) -> None:
+    """End a test's process whose setup failed: the sandbox's fault, never the program's."""
+    _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
+    os._exit(3)
+
+
 def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
     data = _ENCODED.get(id(record)) or json.dumps(record).encode()
     if len(data) > RESULT_MAX:
@@ -209,61 +225,93 @@ def _to_json_value(value: Any, depth: int = 0) -> Any:
     return {"__unjsonable__": type(value).__name__, "repr": repr(value)[:200]}
 
 
-def _child(
-    job: dict[str, Any],
-    test: Any,
-    code: Any,
-    shm: mmap.mmap,
-    workdir: str,
-    home: str | None,
-    uid: int | None,
-    ready_fd: int,
-    stdio: tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper] | None,
-    check_code: Any = None,
-) -> None:
+def _test_spec(
+    job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
+) -> dict[str, Any]:
+    """Everything a test's process needs, as plain values (``marshal`` carries them to a clone of
+    the zygote): the program's code, this test's call, its limits and its working directory."""
+    limits = job["limits"]
+    return {
+        "workdir": workdir,
+        "cpu_time": limits.cpu_time,
+        "as_limit": job["as_limit"],
+        "output_bytes": limits.output_bytes,
+        "open_files": limits.open_files,
+        "processes": limits.processes,
+        "coverage": job["coverage"],
+        "instrumented": job.get("instrumented", False),
+        "kind": test.kind.value,
+        "fn_name": test.fn_name,
+        "calls_itself": test.fn_name in job["calls_itself"],
+        "args": tuple(test.args) if test.kind is TestKind.CALL else (),
+        "code": code,
+        "check_code": check_code,
+        "check_source": test.check_code if check_code is None else None,
+    }
+
+
+def _prepare(spec: dict[str, Any], uid: int | None, stdio: Any) -> None:
+    """The setup of a test's process that a parent can do for it, since a fork inherits it: the
+    working directory, the test's files on descriptors 0, 1 and 2, the interpreter's streams, no
+    core dumps and no supplementary groups. (Limits that differ from run to run are the test
+    process's to set: a parent cannot raise them again without ``CAP_SYS_RESOURCE``, and would be
+    bound by some of them itself.) The zygote runs this before each clone
+    (its page writes are cheap there, a clone's are copies); a child forked from the server runs
+    it itself."""
+    workdir = spec["workdir"]
+    os.chdir(workdir)
+    fd_in = os.open("stdin.txt", os.O_RDONLY)
+    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    # The server's environment is already CHILD_ENV with HOME at the usual working directory,
+    # and the stdio objects were built there, unused, on descriptors of the same kinds (a regular
+    # file or /dev/null, seekable) as the ones just put in place, so each test gets pristine
+    # copies without building them.
+    if os.environ.get("HOME") != workdir:
+        os.environ["HOME"] = workdir
+    sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
+    sys.argv = ["solution.py"]
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    # Every test starts from the same random state, whichever worker runs it (``os.fork`` would
+    # reseed it from the OS; the zygote's clones would share the server's start-up seed).
+    random.seed(RANDOM_SEED)
+    if resource.getrlimit(resource.RLIMIT_CORE) != (0, 0):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if uid is not None and os.getgroups():
+        os.setgroups([])
+
+
+def _child(spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int) -> None:
+    """A test's process, after :func:`_prepare`: become the test (own session, the sandbox uid,
+    the limits on CPU, memory and descriptors), then run the program and record its result."""
     # Everything inherited is the server's: collections in this process should walk only the
     # program's own objects, not write to (and so copy) the pages of the server's young ones.
+    # (The zygote runs with the collector off; programs get it on.)
     gc.freeze()
-    limits = job["limits"]
+    gc.enable()
     try:
         os.setsid()
-        os.chdir(workdir)
-        fd_in = os.open("stdin.txt", os.O_RDONLY)
-        fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
-            os.dup2(fd, target)
-            os.close(fd)
         os.closerange(3, ready_fd)
         os.closerange(ready_fd + 1, 1 << 16)
-        cpu_soft = int(limits.cpu_time) + 1
+        cpu_soft = int(spec["cpu_time"]) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (job["as_limit"], job["as_limit"]))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_AS, (spec["as_limit"], spec["as_limit"]))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spec["open_files"], spec["open_files"]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spec["output_bytes"], spec["output_bytes"]))
         if uid is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-            os.setgroups([])
+            resource.setrlimit(resource.RLIMIT_NPROC, (spec["processes"], spec["processes"]))
             os.setgid(uid)
             os.setuid(uid)
         # After setuid: changing uids clears the parent-death signal. (``no_new_privs`` is set once
         # in the server and inherited.)
         _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The server's environment is already CHILD_ENV with HOME at the usual working directory
-        # (``home`` is set only when this test has another), and the stdio objects were built
-        # there, unused, on descriptors of the same kinds (a regular file or /dev/null, seekable)
-        # as the ones just put in place, so each child gets pristine copies without building them.
-        if home is not None:
-            os.environ["HOME"] = home
-        sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
-        sys.argv = ["solution.py"]
-        sys.setrecursionlimit(job.get("recursion_limit", 10000))
         # Signal dispositions come from the server (see CHILD_DEFAULT_SIGNALS); timers do not.
-        signal.setitimer(signal.ITIMER_PROF, limits.cpu_time)
+        signal.setitimer(signal.ITIMER_PROF, spec["cpu_time"])
     except BaseException as exc:  # the sandbox failed to set up: not the program's fault
-        _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
-        os._exit(3)
+        _setup_failed(shm, exc)
     # Setup is done: say so on a pipe the program can never reach again (its only descriptor is
     # closed here), so a program cannot pose as a sandbox failure to dodge its score.
     os.write(ready_fd, b"1")
@@ -274,42 +322,45 @@ def _child(
         "__builtins__": builtins,
         "__file__": "solution.py",
     }
+    kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
     record: dict[str, Any]
     try:
-        if job["coverage"] and job.get("instrumented"):
+        if spec["coverage"] and spec["instrumented"]:
             namespace[MARK] = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
-        elif job["coverage"]:
+        elif spec["coverage"]:
             _install_tracer(code, shm)
         try:
             exec(code, namespace)
         except SystemExit as exc:
-            if test.kind is not TestKind.STDIO:
+            if kind != "stdio":
                 raise
             if exc.code not in (None, 0):
                 raise
-        if test.kind is TestKind.STDIO:
-            if test.fn_name and test.fn_name not in job["calls_itself"]:
+        if kind == "stdio":
+            if fn_name and not spec["calls_itself"]:
                 try:
-                    namespace[test.fn_name]()
+                    namespace[fn_name]()
                 except SystemExit as exc:
                     if exc.code not in (None, 0):
                         raise
             record = RECORD_OK
-        elif test.kind is TestKind.CALL:
-            fn = namespace.get(test.fn_name)
+        elif kind == "call":
+            fn = namespace.get(fn_name)
             if fn is None and isinstance(namespace.get("Solution"), type):
-                fn = getattr(namespace["Solution"](), test.fn_name)
+                fn = getattr(namespace["Solution"](), fn_name)
             if fn is None:
-                raise NameError(f"name {test.fn_name!r} is not defined")
-            value = fn(*test.args)
+                raise NameError(f"name {fn_name!r} is not defined")
+            value = fn(*spec["args"])
             sys.settrace(None)
             record = {"status": "ok", "returned": json.dumps(_to_json_value(value))}
         else:
-            check_ns = namespace
+            check_code = spec["check_code"]
             if check_code is None:  # the server could not compile it: fail here, as the program
-                check_code = compile(test.check_code, CHECK_FILENAME, "exec", dont_inherit=True)
-            exec(check_code, check_ns)
-            check_ns["check"](namespace[test.fn_name])
+                check_code = compile(
+                    spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
+                )
+            exec(check_code, namespace)
+            namespace["check"](namespace[fn_name])
             record = RECORD_CHECK_OK
     except SystemExit as exc:
         record = {"status": "exit", "code": str(exc.code)[:100]}
@@ -373,6 +424,10 @@ class Server:
             __import__(name)
 
         self.shm = mmap.mmap(-1, COV_OFFSET + COV_LINES)
+        self.jobmem = mmap.mmap(-1, JOB_MAX)
+        # A child writes one byte here once set up, then closes its end before the program runs.
+        self.ready_r, self.ready_w = os.pipe()
+        os.set_blocking(self.ready_r, False)
         # Set once, inherited by every child (and never needed here: this server does not exec).
         _isolation.prctl(_isolation.PR_SET_NO_NEW_PRIVS, 1)
         # PYTHONPATH and the other start-up variables have done their work.
@@ -390,6 +445,9 @@ class Server:
         # do not copy-on-write pages just by scanning.
         gc.collect()
         gc.freeze()
+        self.zygote = _Zygote(self) if _isolation.can_clone_sibling() else None
+        if self.zygote is not None:
+            self.features.append("zygote")
 
     def serve(self) -> None:
         send(
@@ -406,6 +464,8 @@ class Server:
                 reply = {
                     "infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
                 }
+            if self.retire:
+                reply["retired"] = True  # the executor starts another server
             send(self.sock_fd, reply)
             if self.retire:
                 return
@@ -507,27 +567,23 @@ class Server:
         shm[0:4] = b"\0\0\0\0"
         if job["coverage"]:
             shm[COV_OFFSET : COV_OFFSET + job["max_line"] + 1] = bytes(job["max_line"] + 1)
+        _drain(self.ready_r)
         start = time.monotonic()
-        ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            try:
-                os.close(ready_r)
-                home = None if workdir == self.workdir else workdir
-                _child(
-                    job, test, code, shm, workdir, home, self.uid, ready_w, self.stdio, check_code
-                )
-            finally:
-                os._exit(4)
-        os.close(ready_w)
+        try:
+            pid = self._spawn(job, test, code, check_code, workdir)
+        except OSError as exc:  # out of processes, or the zygote is gone: this server is done
+            self.retire = True
+            _remove_tree(workdir)
+            return {"status": "infra", "detail": f"could not start the test's process: {exc}"}
         wall_killed = False
+        children = self.zygote.children if self.zygote is not None else None
         try:
             wall_killed = not self._wait(pid, limits.effective_wall_time)
             if wall_killed:
                 self._kill(pid)
             _, status, usage = os.wait4(pid, 0)
             wall = time.monotonic() - start
-            if not self.iso.reap_all(self.uid, time.monotonic() + 5.0):
+            if not self.iso.reap_all(self.uid, time.monotonic() + 5.0, children):
                 # Something of the test outlived SIGKILL (a process stuck in the kernel): no later
                 # test may share a uid with it. Report it, and let the executor start a new server.
                 self.retire = True
@@ -535,11 +591,44 @@ class Server:
                     "status": "infra",
                     "detail": "processes of the test survived SIGKILL for 5 s; server retired",
                 }
-            set_up = os.read(ready_r, 1) == b"1"
+            set_up = _drain(self.ready_r) == b"1"
             return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up)
         finally:
-            os.close(ready_r)
             _remove_tree(workdir)
+
+    def _spawn(
+        self, job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
+    ) -> int:
+        """Start the test's process; its pid. A child of this server either way: cloned by the
+        zygote (the test's spec travels through ``jobmem``), or forked from here where there is
+        no zygote, or the spec is too large for that page or holds values ``marshal`` cannot
+        carry (call arguments of other types)."""
+        spec = _test_spec(job, test, code, check_code, workdir)
+        if self.zygote is not None:
+            try:
+                blob = marshal.dumps(spec)
+            except ValueError:
+                blob = None
+            if blob is not None and len(blob) <= JOB_MAX - _HDR.size:
+                self.jobmem[_HDR.size : _HDR.size + len(blob)] = blob
+                self.jobmem[0 : _HDR.size] = _HDR.pack(len(blob))
+                try:
+                    return self.zygote.spawn()
+                except _ZygoteGone:  # killed from outside: make another, from this server as is
+                    self.zygote.close()
+                    self.zygote = _Zygote(self)
+                    return self.zygote.spawn()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                try:
+                    _prepare(spec, self.uid, self.stdio)
+                except BaseException as exc:
+                    _setup_failed(self.shm, exc)
+                _child(spec, self.shm, self.uid, self.ready_w)
+            finally:
+                os._exit(4)
+        return pid
 
     def _wait(self, pid: int, period: float) -> bool:
         """Wait for the child to exit; False when the wall-clock backstop decides to kill it.
@@ -661,6 +750,106 @@ class Server:
         if rstatus is None and code == 0 and test.kind.value == "stdio":
             return out  # os._exit(0) after printing: judge what reached stdout
         return done("runtime", f"exited with status {code} before the test finished")
+
+
+_PID = struct.Struct("!i")
+
+
+class _ZygoteGone(OSError):
+    """The zygote died (killed from outside: it runs no program's code)."""
+
+
+class _Zygote:
+    """A copy of the freshly started server that does nothing but clone test processes.
+
+    Forking the server itself for every test is dear on machines where page faults are slow: at
+    each fork every page of the server becomes copy-on-write, and the server's own work for the
+    next test (compiling, reading results) then faults on hundreds of them. The zygote's memory
+    stays as it was at start; per test it reads one byte, clones, and writes the pid back, touching
+    a handful of pages. Its clones take the server as their parent (``CLONE_PARENT``), so the
+    server waits for, times and reaps them exactly as it would its own forks.
+    """
+
+    def __init__(self, server: Server) -> None:
+        cmd_r, self.cmd_w = os.pipe()
+        self.pid_r, pid_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(self.cmd_w)
+                os.close(self.pid_r)
+                _zygote_main(server, cmd_r, pid_w)
+            finally:
+                os._exit(1)
+        os.close(cmd_r)
+        os.close(pid_w)
+        self.pid = pid
+        self.children = _isolation.Children(spare=pid)
+
+    def close(self) -> None:
+        """Let go of a zygote (it exits at end of file on its pipe); :func:`reap_all` reaps it."""
+        for fd in (self.cmd_w, self.pid_r, self.children.fd):
+            os.close(fd)
+
+    def spawn(self) -> int:
+        """Clone a test's process for the spec in the server's ``jobmem``; its pid."""
+        try:
+            os.write(self.cmd_w, b"s")
+            reply = _read_exact(self.pid_r, _PID.size)
+        except OSError as exc:
+            raise _ZygoteGone(exc.errno, f"the sandbox zygote is gone: {exc}") from exc
+        if reply is None:
+            raise _ZygoteGone(errno.EPIPE, "the sandbox zygote is gone")
+        (pid,) = _PID.unpack(reply)
+        if pid < 0:
+            raise OSError(-pid, f"clone: {os.strerror(-pid)}")
+        return pid
+
+
+def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
+    # Dies with the server; holds nothing of the server's but what its clones need.
+    _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    for fd in (server.sock_fd, server.ready_r, getattr(server, "lock_fd", None)):
+        if fd is not None:
+            os.close(fd)
+    gc.disable()
+    clone, jobmem = _isolation.clone_sibling, server.jobmem
+    while os.read(cmd_fd, 1):
+        failure = None
+        try:
+            (size,) = _HDR.unpack(jobmem[0 : _HDR.size])
+            spec = marshal.loads(jobmem[_HDR.size : _HDR.size + size])
+            _prepare(spec, server.uid, server.stdio)
+        except BaseException as exc:  # reported by the clone, as a failed setup
+            failure = exc
+        try:
+            pid = clone()
+        except OSError as exc:
+            pid = -(exc.errno or errno.EAGAIN)
+        if pid == 0:
+            try:
+                if failure is not None:
+                    _setup_failed(server.shm, failure)
+                _child(spec, server.shm, server.uid, server.ready_w)
+            finally:
+                os._exit(4)
+        spec = None  # the program's code and arguments are the clone's business now
+        os.write(pid_fd, _PID.pack(pid))
+    os._exit(0)
+
+
+def _drain(fd: int) -> bytes:
+    """Everything waiting on the non-blocking pipe ``fd``."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 64)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _make_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:

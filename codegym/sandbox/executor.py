@@ -335,6 +335,9 @@ class Executor:
         try:
             server = self._acquire()
             reply = server.call(job, budget)
+            if reply.get("retired"):  # it exits after this reply: no later run may wait on it
+                server.close()
+                server = None
         except SandboxError as exc:
             if server is not None:
                 server.close()
