@@ -338,6 +338,88 @@ def reap_all(uid: int | None, deadline: float, children: Children | None = None)
         time.sleep(0.0005)
 
 
+MEMCG_HEADROOM_MB = 64
+"""Memory a test's processes may use together beyond ``memory_mb``: each Python process copies
+some of the interpreter's pages as it runs."""
+
+
+class MemoryCgroup:
+    """A memory cgroup (v1 or v2) for the tests of one uid slot: a cap on what all of a test's
+    processes use together, which per-process ``RLIMIT_AS`` does not give (``processes`` of them
+    could each take ``memory_mb``).
+
+    A test's process joins it by writing ``0`` to :attr:`procs_fd` before it runs the program;
+    its descendants inherit it. Whenever the cap is hit the kernel kills one of them, and
+    :meth:`oom_kills` counts it.
+    """
+
+    def __init__(self, path: str, limit_file: str, events_file: str) -> None:
+        self.path = path
+        self.limit_file = os.path.join(path, limit_file)
+        self.procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        self._events_fd = os.open(os.path.join(path, events_file), os.O_RDONLY | os.O_CLOEXEC)
+        self.limit = -1
+
+    @classmethod
+    def create(cls, name: str) -> MemoryCgroup:
+        """Make (or reuse) cgroup ``name`` below this process's own memory cgroup; OSError where
+        the host has none this process may create."""
+        v1 = _own_cgroup("memory")
+        if v1 is not None and os.path.isdir(f"/sys/fs/cgroup/memory{v1}"):
+            path = os.path.join(f"/sys/fs/cgroup/memory{v1}", name)
+            os.makedirs(path, exist_ok=True)
+            return cls(path, "memory.limit_in_bytes", "memory.oom_control")
+        # cgroup v2: only where this process's cgroup hands the memory controller down (a
+        # delegated subtree); a cgroup that holds processes itself usually cannot.
+        v2 = _own_cgroup("")
+        base = f"/sys/fs/cgroup{v2}" if v2 is not None else None
+        if base is None or not os.path.exists(os.path.join(base, "cgroup.subtree_control")):
+            raise OSError(errno.ENOENT, "no memory cgroup hierarchy")
+        with open(os.path.join(base, "cgroup.subtree_control")) as f:
+            if "memory" not in f.read().split():
+                raise OSError(errno.EPERM, f"{base} does not delegate the memory controller")
+        path = os.path.join(base, name)
+        os.makedirs(path, exist_ok=True)
+        return cls(path, "memory.max", "memory.events")
+
+    def set_limit(self, limit_bytes: int) -> None:
+        if limit_bytes != self.limit:
+            with open(self.limit_file, "w") as f:
+                f.write(str(limit_bytes))
+            self.limit = limit_bytes
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel has killed in this cgroup for hitting its cap."""
+        for line in os.pread(self._events_fd, 4096, 0).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def remove(self) -> None:
+        """Delete the cgroup (once no process is left in it)."""
+        os.close(self.procs_fd)
+        os.close(self._events_fd)
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 ``controller``, or its v2 path for ``""``."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers.split(",") == [controller] or (controller == "" and controllers == ""):
+            return path.rstrip("/")
+    return None
+
+
 def python_paths() -> list[str]:
     """Directories a program's interpreter must be able to read (stdlib, site-packages)."""
     paths = {

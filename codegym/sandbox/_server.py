@@ -284,7 +284,9 @@ def _prepare(spec: dict[str, Any], uid: int | None, stdio: Any) -> None:
         os.setgroups([])
 
 
-def _child(spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int) -> None:
+def _child(
+    spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int, memcg_fd: int | None
+) -> None:
     """A test's process, after :func:`_prepare`: become the test (own session, the sandbox uid,
     the limits on CPU, memory and descriptors), then run the program and record its result."""
     # Everything inherited is the server's: collections in this process should walk only the
@@ -294,6 +296,8 @@ def _child(spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int)
     gc.enable()
     try:
         os.setsid()
+        if memcg_fd is not None:  # join the memory cgroup, while still root; descendants follow
+            os.write(memcg_fd, b"0")
         os.closerange(3, ready_fd)
         os.closerange(ready_fd + 1, 1 << 16)
         cpu_soft = int(spec["cpu_time"]) + 1
@@ -445,6 +449,15 @@ class Server:
         # do not copy-on-write pages just by scanning.
         gc.collect()
         gc.freeze()
+        self.memcg: _isolation.MemoryCgroup | None = None
+        if self.uid is not None:
+            try:
+                self.memcg = _isolation.MemoryCgroup.create(f"codegym-{self.uid}")
+                self.features.append("memcg")
+            except OSError:
+                pass  # the per-process limits stand alone (see the threat model in the docs)
+        self.memcg_fd = self.memcg.procs_fd if self.memcg is not None else None
+        self.oom_kills = self.memcg.oom_kills() if self.memcg is not None else 0
         self.zygote = _Zygote(self) if _isolation.can_clone_sibling() else None
         if self.zygote is not None:
             self.features.append("zygote")
@@ -502,6 +515,8 @@ class Server:
                 "tests": [],
             }
         job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
+        if self.memcg is not None:
+            self.memcg.set_limit((limits.memory_mb + _isolation.MEMCG_HEADROOM_MB) << 20)
         job["check_codes"] = [self._compile_check(t) for t in job["tests"]]
         results = []
         stop = False
@@ -592,7 +607,11 @@ class Server:
                     "detail": "processes of the test survived SIGKILL for 5 s; server retired",
                 }
             set_up = _drain(self.ready_r) == b"1"
-            return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up)
+            oom = False
+            if self.memcg is not None:
+                kills = self.memcg.oom_kills()
+                oom, self.oom_kills = kills > self.oom_kills, kills
+            return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up, oom)
         finally:
             _remove_tree(workdir)
 
@@ -625,7 +644,7 @@ class Server:
                     _prepare(spec, self.uid, self.stdio)
                 except BaseException as exc:
                     _setup_failed(self.shm, exc)
-                _child(spec, self.shm, self.uid, self.ready_w)
+                _child(spec, self.shm, self.uid, self.ready_w, self.memcg_fd)
             finally:
                 os._exit(4)
         return pid
@@ -688,7 +707,7 @@ class Server:
             self.iso.kill_uid(self.uid)
 
     def _classify(
-        self, job, test, status, usage, wall, wall_killed, workdir, set_up
+        self, job, test, status, usage, wall, wall_killed, workdir, set_up, oom
     ) -> dict[str, Any]:  # noqa: ANN001
         limits = job["limits"]
         cpu = usage.ru_utime + usage.ru_stime
@@ -735,6 +754,9 @@ class Server:
         exc_errno = record.get("errno") if rstatus == "exception" else None
         if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes or exc_errno == errno.EFBIG:
             return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
+        if oom and not (rstatus in ("ok", "assertion") and code == 0):
+            cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
+            return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
         if rstatus == "exception":
             if record.get("exc_type") == "MemoryError" or exc_errno == errno.ENOMEM:
                 return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
@@ -830,7 +852,7 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
             try:
                 if failure is not None:
                     _setup_failed(server.shm, failure)
-                _child(spec, server.shm, server.uid, server.ready_w)
+                _child(spec, server.shm, server.uid, server.ready_w, server.memcg_fd)
             finally:
                 os._exit(4)
         spec = None  # the program's code and arguments are the clone's business now
@@ -1011,7 +1033,11 @@ def main() -> None:
     except BaseException as exc:
         send(sock_fd, {"fatal": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"})
         raise SystemExit(1) from exc
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if server.memcg is not None:
+            server.memcg.remove()
 
 
 if __name__ == "__main__":

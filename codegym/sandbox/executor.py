@@ -168,7 +168,10 @@ class _Server:
         try:
             self.sock.close()
         finally:
-            if self.proc.poll() is None:
+            # At end of file on its socket the server cleans up (its memory cgroup) and exits.
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
                 self.proc.terminate()
                 try:
                     self.proc.wait(timeout=5)

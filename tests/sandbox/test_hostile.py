@@ -128,6 +128,22 @@ CASES = [
     ),
     case("memory_bytearray", "data = bytearray(10**11)\n", M),
     case("memory_mmap", "import mmap\n\nm = mmap.mmap(-1, 1 << 40)\n", M),
+    # Each process stays under its own address-space limit; together they would take 850 MiB.
+    # The parent, the largest, is what the memory cgroup's cap kills.
+    case(
+        "memory_across_processes",
+        "import os\nimport time\n\nr, w = os.pipe()\nkids = []\nfor _ in range(7):\n"
+        "    pid = os.fork()\n    if pid == 0:\n        os.read(r, 1)\n"
+        "        block = b'x' * (100 << 20)\n        time.sleep(1)\n        os._exit(0)\n"
+        "    kids.append(pid)\nhold = b'x' * (150 << 20)\nos.write(w, b'g' * 7)\n"
+        "ok = all(os.waitpid(pid, 0)[1] == 0 for pid in kids)\n"
+        "print('all held' if ok else 'a child failed')\n",
+        M,
+        W,
+        tests=(TestCase.stdio("", "all held\n"),),
+        limits=Limits(cpu_time=2.0, wall_time=3.0, memory_mb=300),
+        needs=("memcg",),
+    ),
     # -- processes ----------------------------------------------------------------------------
     case("fork_bomb", "import os\n\nwhile True:\n    os.fork()\n", R),
     case(
