@@ -4,13 +4,19 @@
 programs that costs 5x or more, and a code object with one line that never runs stays traced
 forever. Instead, before every statement, insert ``__codegym_cov__[LINE] = 1``, a store into the
 shared coverage page, copying the statement's location so tracebacks and line numbers are
-unchanged. Each executed statement costs one subscript store. Docstrings and ``from __future__``
-imports keep their required first place: their marks go right after them.
+unchanged. Each executed statement costs one subscript store. ``from __future__`` imports keep
+their required first place: their marks go right after them.
+
+Marks go exactly where :func:`codegym.sandbox.lines.statement_map` finds statements, at their first
+lines (so a ``case`` is marked at its keyword's line), and nowhere else: no docstrings, no
+declarations. The lines a run records are then statement lines already, and need no mapping.
 """
 
 from __future__ import annotations
 
 import ast
+
+from codegym.sandbox.lines import _FUNCTIONS, _case_line, _is_codeless, _is_docstring
 
 MARK = "__codegym_cov__"
 SEEN = "__codegym_seen__"
@@ -66,47 +72,45 @@ def _irrefutable(pattern: ast.pattern) -> bool:
     return False
 
 
-def _is_docstring(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
-
-
 def _is_future(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
 
 
 class _Instrumenter(ast.NodeTransformer):
-    def __init__(self, max_line: int) -> None:
+    def __init__(self, max_line: int, source_lines: list[str]) -> None:
         self.max_line = max_line
+        self.source_lines = source_lines
+        self.in_function = False  # as lines.statement_map judges declarations
 
     def _block(self, body: list[ast.stmt], *, may_have_docstring: bool) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         held: list[int] = []  # lines of leading statements that must stay first
         for i, stmt in enumerate(body):
             self.visit(stmt)
-            leading = (i == 0 and may_have_docstring and _is_docstring(stmt)) or (
-                _is_future(stmt) and all(_is_future(s) or _is_docstring(s) for s in body[:i])
-            )
-            if leading:
+            if i == 0 and may_have_docstring and _is_docstring(stmt):
+                out.append(stmt)  # not a statement, and it has to stay first
+                continue
+            if _is_future(stmt) and all(_is_future(s) or _is_docstring(s) for s in body[:i]):
                 out.append(stmt)
                 held.append(stmt.lineno)
                 continue
             for line in held:
                 out.append(_mark(stmt, line))
             held = []
-            if 0 < stmt.lineno < self.max_line:
+            if 0 < stmt.lineno < self.max_line and not _is_codeless(stmt, self.in_function):
                 out.append(_mark(stmt, stmt.lineno))
             out.append(stmt)
-        if held:  # a body made only of a docstring / future imports
+        if held:  # a body made only of a docstring and future imports
             out += [_mark(body[-1], line) for line in held]
         return out
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         may_doc = isinstance(
             node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        )
+        outer = self.in_function
+        self.in_function = isinstance(node, _FUNCTIONS) or (
+            outer and not isinstance(node, ast.ClassDef)
         )
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
@@ -135,10 +139,13 @@ class _Instrumenter(ast.NodeTransformer):
         # final ``case _:`` marks them all when no case matches.
         cases = getattr(node, "cases", None) or []
         tried: list[int] = []
+        earliest = getattr(node, "lineno", 0)
         for case in cases:
             first = case.body[0]
-            if 0 < case.pattern.lineno < self.max_line:
-                tried.append(case.pattern.lineno)
+            line = _case_line(case, self.source_lines, earliest + 1)
+            if 0 < line < self.max_line:
+                tried.append(line)
+            earliest = case.body[-1].end_lineno or line
             body = self._block(case.body, may_have_docstring=False)
             case.body = [_mark(first, line) for line in tried] + body
         if tried and not (cases[-1].guard is None and _irrefutable(cases[-1].pattern)):
@@ -146,12 +153,14 @@ class _Instrumenter(ast.NodeTransformer):
             wildcard = ast.MatchAs(**_loc(last.pattern))
             marks = [_mark(last.body[-1], line) for line in tried]
             cases.append(ast.match_case(pattern=wildcard, body=marks))
+        self.in_function = outer
         return node
 
 
-def instrument(tree: ast.Module, max_line: int) -> ast.Module:
-    """Return ``tree`` with a coverage mark before each statement (the tree is modified)."""
-    tree = _Instrumenter(max_line).visit(tree)
+def instrument(tree: ast.Module, max_line: int, source: str) -> ast.Module:
+    """Return ``tree`` (parsed from ``source``) with a coverage mark before each statement (the
+    tree is modified)."""
+    tree = _Instrumenter(max_line, source.splitlines()).visit(tree)
     # SEEN = [0] * max_line, first thing after the docstring and __future__ imports.
     lead = 0
     while lead < len(tree.body) and (_is_docstring(tree.body[lead]) or _is_future(tree.body[lead])):

@@ -530,7 +530,8 @@ class Server:
                 return {"infra_error": raw["detail"], "tests": results}
             if limits.stop_after_timeout and raw["status"] in ("timeout", "memory", "output"):
                 stop = True
-        return {"tests": results}
+        # Coverage marks sit on statement lines only: the caller need not map the lines it gets.
+        return {"tests": results, "statement_lines": bool(job.get("instrumented"))}
 
     @staticmethod
     def _compile_instrumented(program: str, tree: ast.Module, max_line: int) -> Any:
@@ -540,7 +541,8 @@ class Server:
         so that a compile error is reported as the program's own, exactly as without marks.
         """
         try:
-            return compile(instrument(tree, max_line), SOLUTION_FILENAME, "exec", dont_inherit=True)
+            marked = instrument(tree, max_line, program)
+            return compile(marked, SOLUTION_FILENAME, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             compile(program, SOLUTION_FILENAME, "exec", dont_inherit=True)  # raises the program's
             raise

@@ -428,9 +428,13 @@ def _build_result(
     results = []
     union: set[int] = set()
     for test, raw in zip(tests, reply["tests"]):
-        raw_lines = raw.get("lines")
-        # Without coverage there are no lines, and no need to parse the program for them.
-        lines = normalise_lines(program, frozenset(raw_lines)) if raw_lines else frozenset()
+        raw_lines = frozenset(raw.get("lines") or ())
+        # Lines of sys.monitoring need mapping to their statements (a parse of the program);
+        # coverage marks and runs without coverage give statement lines, or none, already.
+        if raw_lines and not reply.get("statement_lines"):
+            lines = normalise_lines(program, raw_lines)
+        else:
+            lines = raw_lines
         union |= lines
         outcome = _STATUS.get(raw["status"], Outcome.RUNTIME_ERROR)
         detail = raw.get("detail", "")
