@@ -2,9 +2,9 @@
 
 ``sys.settrace`` calls a Python function on every line event of traced code; on loop-heavy
 programs that costs 5x or more, and a code object with one line that never runs stays traced
-forever. Instead, before every statement, insert ``__codegym_cov__[LINE] = 1``, a store into the
-shared coverage page, copying the statement's location so tracebacks and line numbers are
-unchanged. Each executed statement costs one subscript store. ``from __future__`` imports keep
+forever. Instead, before every statement, insert a mark, ``if not SEEN[LINE]: HIT(LINE)`` (see
+:func:`recorder`), with the statement's location so tracebacks and line numbers are unchanged.
+Each executed statement costs one list lookup. ``from __future__`` imports keep
 their required first place: their marks go right after them.
 
 Marks go exactly where :func:`codegym.sandbox.lines.statement_map` finds statements, at their first
@@ -15,14 +15,15 @@ declarations. The lines a run records are then statement lines already, and need
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from codegym.sandbox.lines import _FUNCTIONS, _case_line, _is_codeless, _is_docstring
 
-MARK = "__codegym_cov__"
 SEEN = "__codegym_seen__"
+HIT = "__codegym_hit__"
 
 
-_LOAD, _STORE, _NOT, _OR = ast.Load(), ast.Store(), ast.Not(), ast.Or()
+_LOAD, _NOT, _OR = ast.Load(), ast.Not(), ast.Or()
 
 
 def _loc(node: ast.AST) -> dict[str, int]:
@@ -37,30 +38,33 @@ def _loc(node: ast.AST) -> dict[str, int]:
 
 
 def _mark(stmt: ast.AST, line: int) -> ast.stmt:
-    """``if not SEEN[LINE]: SEEN[LINE] = MARK[LINE] = 1``, located at ``stmt``.
-
-    The check reads a private list, which CPython 3.11 indexes fast; the shared page is written
-    only on a line's first hit, and still survives a killed child.
-    """
+    """``if not SEEN[LINE]: HIT(LINE)``, located at ``stmt`` (see :func:`recorder`)."""
     loc = _loc(stmt)
     index = ast.Constant(line, **loc)
     seen = ast.Subscript(ast.Name(SEEN, _LOAD, **loc), index, _LOAD, **loc)
-    store = ast.Assign(
-        [
-            ast.Subscript(ast.Name(SEEN, _LOAD, **loc), index, _STORE, **loc),
-            ast.Subscript(ast.Name(MARK, _LOAD, **loc), index, _STORE, **loc),
-        ],
-        ast.Constant(1, **loc),
-        **loc,
-    )
-    return ast.If(ast.UnaryOp(_NOT, seen, **loc), [store], [], **loc)
+    hit = ast.Expr(ast.Call(ast.Name(HIT, _LOAD, **loc), [index], [], **loc), **loc)
+    return ast.If(ast.UnaryOp(_NOT, seen, **loc), [hit], [], **loc)
 
 
 def _mark_expr(expr: ast.expr, line: int) -> ast.expr:
-    """``__codegym_cov__.__setitem__(LINE, 1)``: a mark inside an expression (its value is None)."""
+    """``HIT(LINE)``: a mark inside an expression (its value is None)."""
     loc = _loc(expr)
-    func = ast.Attribute(ast.Name(MARK, _LOAD, **loc), "__setitem__", _LOAD, **loc)
-    return ast.Call(func, [ast.Constant(line, **loc), ast.Constant(1, **loc)], [], **loc)
+    return ast.Call(ast.Name(HIT, _LOAD, **loc), [ast.Constant(line, **loc)], [], **loc)
+
+
+def recorder(page: memoryview, max_line: int) -> dict[str, Any]:
+    """The globals the marks use, for the program's namespace.
+
+    ``SEEN`` is a private list that every mark reads (CPython 3.11 indexes lists fast); ``HIT``
+    runs on a line's first hit only, and records it there and in ``page``, the shared coverage
+    page, which survives a killed process.
+    """
+    seen = [0] * (max_line + 1)
+
+    def hit(line: int) -> None:
+        seen[line] = page[line] = 1
+
+    return {SEEN: seen, HIT: hit}
 
 
 def _irrefutable(pattern: ast.pattern) -> bool:
@@ -160,18 +164,4 @@ class _Instrumenter(ast.NodeTransformer):
 def instrument(tree: ast.Module, max_line: int, source: str) -> ast.Module:
     """Return ``tree`` (parsed from ``source``) with a coverage mark before each statement (the
     tree is modified)."""
-    tree = _Instrumenter(max_line, source.splitlines()).visit(tree)
-    # SEEN = [0] * max_line, first thing after the docstring and __future__ imports.
-    lead = 0
-    while lead < len(tree.body) and (_is_docstring(tree.body[lead]) or _is_future(tree.body[lead])):
-        lead += 1
-    if tree.body:
-        loc = _loc(tree.body[min(lead, len(tree.body) - 1)])
-        zeros = ast.List([ast.Constant(0, **loc)], _LOAD, **loc)
-        init = ast.Assign(
-            [ast.Name(SEEN, _STORE, **loc)],
-            ast.BinOp(zeros, ast.Mult(), ast.Constant(max_line, **loc), **loc),
-            **loc,
-        )
-        tree.body.insert(lead, init)
-    return tree
+    return _Instrumenter(max_line, source.splitlines()).visit(tree)

@@ -43,7 +43,7 @@ import traceback
 from typing import Any
 
 from codegym.sandbox import _isolation
-from codegym.sandbox._instrument import MARK, instrument
+from codegym.sandbox._instrument import instrument, recorder
 from codegym.sandbox.types import TestKind
 
 # Modules programs commonly import, loaded once here so a forked child finds them in memory.
@@ -240,6 +240,7 @@ def _test_spec(
         "processes": limits.processes,
         "coverage": job["coverage"],
         "instrumented": job.get("instrumented", False),
+        "max_line": job["max_line"],
         "kind": test.kind.value,
         "fn_name": test.fn_name,
         "calls_itself": test.fn_name in job["calls_itself"],
@@ -330,7 +331,8 @@ def _child(
     record: dict[str, Any]
     try:
         if spec["coverage"] and spec["instrumented"]:
-            namespace[MARK] = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
+            page = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
+            namespace.update(recorder(page, spec["max_line"]))
         elif spec["coverage"]:
             _install_tracer(code, shm)
         try:
