@@ -240,7 +240,7 @@ def _test_spec(
         "processes": limits.processes,
         "coverage": job["coverage"],
         "instrumented": job.get("instrumented", False),
-        "max_line": job["max_line"],
+        "marked_lines": job.get("marked_lines", ()),
         "kind": test.kind.value,
         "fn_name": test.fn_name,
         "calls_itself": test.fn_name in job["calls_itself"],
@@ -332,7 +332,7 @@ def _child(
     try:
         if spec["coverage"] and spec["instrumented"]:
             page = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
-            namespace.update(recorder(page, spec["max_line"]))
+            recorder(namespace, page, spec["marked_lines"])
         elif spec["coverage"]:
             _install_tracer(code, shm)
         try:
@@ -505,7 +505,9 @@ class Server:
             tree = ast.parse(program, SOLUTION_FILENAME) if instrumented or entry_points else None
             job["calls_itself"] = {n for n in entry_points if _calls_at_top_level(tree, n)}
             if instrumented:
-                code = self._compile_instrumented(program, tree, job["max_line"])
+                code, job["marked_lines"] = self._compile_instrumented(
+                    program, tree, job["max_line"]
+                )
                 job["instrumented"] = True
             else:
                 code = compile(tree or program, SOLUTION_FILENAME, "exec", dont_inherit=True)
@@ -536,15 +538,18 @@ class Server:
         return {"tests": results, "statement_lines": bool(job.get("instrumented"))}
 
     @staticmethod
-    def _compile_instrumented(program: str, tree: ast.Module, max_line: int) -> Any:
-        """Compile ``tree`` with coverage marks (``tree`` is modified).
+    def _compile_instrumented(
+        program: str, tree: ast.Module, max_line: int
+    ) -> tuple[Any, list[int]]:
+        """Compile ``tree`` with coverage marks (``tree`` is modified); the code and the lines
+        marked.
 
         One parse and one compile. Only when that fails is the plain program compiled as well,
         so that a compile error is reported as the program's own, exactly as without marks.
         """
         try:
-            marked = instrument(tree, max_line, program)
-            return compile(marked, SOLUTION_FILENAME, "exec", dont_inherit=True)
+            marked, lines = instrument(tree, max_line, program)
+            return compile(marked, SOLUTION_FILENAME, "exec", dont_inherit=True), lines
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             compile(program, SOLUTION_FILENAME, "exec", dont_inherit=True)  # raises the program's
             raise
