@@ -12,7 +12,8 @@ Prints programs/s (median over repetitions) for:
   On machines where page faults are slow (virtual machines) this floor sits far below the
   in-process ceiling, and no fork-based sandbox can pass it;
 - codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core;
-- codegym with coverage off, for the coverage overhead ratio.
+- codegym with coverage off, for the coverage overhead: of the whole pipeline (throughput), and of
+  the test processes alone (their CPU time, summed over the programs).
 Every codegym repetition runs programs it has not seen (a comment differs), so no result comes
 from the cache; the script checks that.
 """
@@ -130,8 +131,9 @@ def main() -> None:
         ),
     }
     rep_counter = iter(range(10**9))
+    test_cpu: dict[str, list[float]] = {}
 
-    def codegym_run(ex: Executor) -> None:
+    def codegym_run(ex: Executor, name: str) -> None:
         tag = next(rep_counter)
         jobs = [(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]
         outs = ex.run_many(jobs)
@@ -139,6 +141,7 @@ def main() -> None:
             (o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed
         ][:3]
         assert not any(o.cached for o in outs)
+        test_cpu.setdefault(name, []).append(sum(t.cpu_time for o in outs for t in o.tests))
 
     for ex in executors.values():  # start the warm pools outside the timed region
         ex.run_many(
@@ -154,7 +157,7 @@ def main() -> None:
         timed("in-process, no isolation (ceiling)", in_process)
         results.setdefault("fork per program, no isolation (floor)", []).append(fork_floor())
         for name, ex in executors.items():
-            timed(name, lambda ex=ex: codegym_run(ex))
+            timed(name, lambda ex=ex, name=name: codegym_run(ex, name))
     for ex in executors.values():
         ex.close()
     os.unlink(floor_input)
@@ -175,8 +178,13 @@ def main() -> None:
     floor = med["fork per program, no isolation (floor)"]
     print(f"ratio fork floor / harness sequential:             {floor / seq:6.2f}x")
     print(f"ratio codegym 1 worker / fork floor:               {one / floor:6.2f}x")
-    off = med[f"codegym, {cores} workers, coverage off"]
+    print(f"ratio codegym {cores} workers / fork floor (one core):  {many / floor:6.2f}x")
+    off_name = f"codegym, {cores} workers, coverage off"
+    off = med[off_name]
     print(f"coverage overhead (throughput off / on):           {off / many:6.2f}x")
+    cpu_on = statistics.median(test_cpu[f"codegym, {cores} workers"])
+    cpu_off = statistics.median(test_cpu[off_name])
+    print(f"coverage overhead (test processes' CPU on / off):  {cpu_on / cpu_off:6.2f}x")
 
 
 if __name__ == "__main__":
