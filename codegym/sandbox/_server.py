@@ -256,9 +256,8 @@ def _prepare(spec: dict[str, Any], uid: int | None, stdio: Any) -> None:
     working directory, the test's files on descriptors 0, 1 and 2, the interpreter's streams, no
     core dumps and no supplementary groups. (Limits that differ from run to run are the test
     process's to set: a parent cannot raise them again without ``CAP_SYS_RESOURCE``, and would be
-    bound by some of them itself.) The zygote runs this before each clone
-    (its page writes are cheap there, a clone's are copies); a child forked from the server runs
-    it itself."""
+    bound by some of them itself.) The zygote runs this before each clone, where its page writes
+    are cheap (a clone's are copies); a child forked from the server runs it itself."""
     workdir = spec["workdir"]
     os.chdir(workdir)
     fd_in = os.open("stdin.txt", os.O_RDONLY)
@@ -796,9 +795,10 @@ class _Zygote:
     Forking the server itself for every test is dear on machines where page faults are slow: at
     each fork every page of the server becomes copy-on-write, and the server's own work for the
     next test (compiling, reading results) then faults on hundreds of them. The zygote's memory
-    stays as it was at start; per test it reads one byte, clones, and writes the pid back, touching
-    a handful of pages. Its clones take the server as their parent (``CLONE_PARENT``), so the
-    server waits for, times and reaps them exactly as it would its own forks.
+    stays much as it was at start: per test it loads the test's spec, does what a fork inherits
+    (:func:`_prepare`), clones, and writes the pid back. Its clones take the server as their
+    parent (``CLONE_PARENT``), so the server waits for, times and reaps them exactly as it would
+    its own forks.
     """
 
     def __init__(self, server: Server) -> None:
