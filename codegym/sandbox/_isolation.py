@@ -396,14 +396,21 @@ class MemoryCgroup:
                 return int(value)
         return 0
 
-    def remove(self) -> None:
-        """Delete the cgroup (once no process is left in it)."""
+    def remove(self, wait: float = 0.0) -> None:
+        """Delete the cgroup, waiting up to ``wait`` seconds for the processes in it to exit."""
         os.close(self.procs_fd)
         os.close(self._events_fd)
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            pass
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.01)
 
 
 def _own_cgroup(controller: str) -> str | None:

@@ -838,11 +838,11 @@ class _Zygote:
 
 
 def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
-    # Dies with the server; holds nothing of the server's but what its clones need.
-    _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-    for fd in (server.sock_fd, server.ready_r, getattr(server, "lock_fd", None)):
-        if fd is not None:
-            os.close(fd)
+    # Holds nothing of the server's but what its clones need, and the uid slot's lock: when the
+    # server is gone (end of file on the command pipe), the slot is not free before the zygote has
+    # cleaned up after it.
+    for fd in (server.sock_fd, server.ready_r):
+        os.close(fd)
     gc.disable()
     clone, jobmem = _isolation.clone_sibling, server.jobmem
     while os.read(cmd_fd, 1):
@@ -866,6 +866,13 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
                 os._exit(4)
         spec = None  # the program's code and arguments are the clone's business now
         os.write(pid_fd, _PID.pack(pid))
+    # The server exited or was killed. Whatever its last test left behind dies now, not when
+    # the uid slot is next taken, and its memory cgroup goes (a parent cgroup with a child left
+    # in it cannot be removed).
+    if server.uid is not None:
+        _isolation.kill_uid(server.uid)
+    if server.memcg is not None:
+        server.memcg.remove(wait=2.0)
     os._exit(0)
 
 
