@@ -6,6 +6,7 @@ import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -69,3 +70,49 @@ def test_reserving_a_uid_slot_ends_processes_left_behind_under_that_uid(monkeypa
             os.waitpid(leftover, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+def _uid_processes(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    real = next(line for line in f if line.startswith("Uid:")).split()[1]
+            except (OSError, StopIteration):
+                continue
+            if int(real) == uid:
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uid slots exist only when running as root")
+def test_a_server_killed_mid_test_leaves_no_process_and_no_cgroup():
+    cgroup = _isolation._own_cgroup("memory")
+    parent = f"/sys/fs/cgroup/memory{cgroup}" if cgroup is not None else None
+    if parent is None or not os.path.isdir(parent):
+        pytest.skip("no cgroup v1 memory hierarchy here")
+    before = {d for d in os.listdir(parent) if d.startswith("codegym-")}
+    escaping = (
+        "import os\nimport time\n\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+        "time.sleep(60)\n"
+    )
+    with Executor(workers=1, cache_size=0) as executor:
+        assert executor.run("print(input())", ECHO).passed
+        if "memcg" not in executor.features:
+            pytest.skip("the server made no memory cgroup")
+        (name,) = {d for d in os.listdir(parent) if d.startswith("codegym-")} - before
+        uid = int(name.split("-")[1])
+        (server,) = list(executor._idle.queue)
+        worker = threading.Thread(target=executor.run, args=(escaping, ECHO))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(_uid_processes(uid)) < 2:  # the test and its escaped child
+            assert time.monotonic() < deadline, "the test never started"
+            time.sleep(0.01)
+        os.kill(server.proc.pid, signal.SIGKILL)
+        worker.join(timeout=30)
+        deadline = time.monotonic() + 5
+        while _uid_processes(uid) or os.path.exists(os.path.join(parent, name)):
+            assert time.monotonic() < deadline, (_uid_processes(uid), name)
+            time.sleep(0.01)
