@@ -4,8 +4,8 @@
 programs that costs 5x or more, and a code object with one line that never runs stays traced
 forever. Instead, before every statement, insert a mark, ``if not __codegym_LINE__: HIT(LINE)``
 (see :func:`recorder`), with the statement's location so tracebacks and line numbers are
-unchanged. Each executed statement costs one global lookup and a branch. ``from __future__`` imports keep
-their required first place: their marks go right after them.
+unchanged. Each executed statement costs one global lookup and a branch. ``from __future__``
+imports keep their required first place: their marks go right after them.
 
 Marks go exactly where :func:`codegym.sandbox.lines.statement_map` finds statements, at their first
 lines (so a ``case`` is marked at its keyword's line), and nowhere else: no docstrings, no
