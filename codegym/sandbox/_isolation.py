@@ -359,6 +359,27 @@ class MemoryCgroup:
         self.procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
         self._events_fd = os.open(os.path.join(path, events_file), os.O_RDONLY | os.O_CLOEXEC)
         self.limit = -1
+        try:
+            self._probe()
+        except OSError:
+            self.remove()
+            raise
+
+    def _probe(self) -> None:
+        """Check, with a throwaway child, that a process can join and that the limit can be set:
+        some hosts refuse one or the other, and every test would then fail to start."""
+        self.set_limit(1 << 30)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.write(self.procs_fd, b"0")
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise OSError(errno.EPERM, f"a process cannot join the memory cgroup {self.path}")
 
     @classmethod
     def create(cls, name: str) -> MemoryCgroup:

@@ -116,3 +116,24 @@ def test_a_server_killed_mid_test_leaves_no_process_and_no_cgroup():
         while _uid_processes(uid) or os.path.exists(os.path.join(parent, name)):
             assert time.monotonic() < deadline, (_uid_processes(uid), name)
             time.sleep(0.01)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="memory cgroups are made only as root")
+def test_a_memory_cgroup_that_processes_cannot_join_is_not_used():
+    """Where a host refuses the join, the server must go without the cgroup, not fail every test."""
+
+    class Refused(_isolation.MemoryCgroup):
+        def _probe(self) -> None:
+            os.close(self.procs_fd)  # as if joining were refused: the child's write fails
+            self.procs_fd = os.open(os.path.join(self.path, "cgroup.procs"), os.O_RDONLY)
+            super()._probe()
+
+    try:
+        usable = _isolation.MemoryCgroup.create("codegym-probe-ok")
+    except OSError:
+        pytest.skip("no memory cgroup this process may create")
+    usable.remove()
+    with pytest.raises(OSError, match="cannot join"):
+        Refused.create("codegym-probe-refused")
+    refused = os.path.join(os.path.dirname(usable.path), "codegym-probe-refused")
+    assert not os.path.exists(refused)
