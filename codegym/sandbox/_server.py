@@ -251,12 +251,13 @@ def _test_spec(
     }
 
 
-def _prepare(spec: dict[str, Any], uid: int | None, stdio: Any) -> None:
+def _prepare(spec: dict[str, Any], stdio: Any) -> None:
     """The setup of a test's process that a parent can do for it, since a fork inherits it: the
-    working directory, the test's files on descriptors 0, 1 and 2, the interpreter's streams, no
-    core dumps and no supplementary groups. (Limits that differ from run to run are the test
-    process's to set: a parent cannot raise them again without ``CAP_SYS_RESOURCE``, and would be
-    bound by some of them itself.) The zygote runs this before each clone, where its page writes
+    working directory, the test's files on descriptors 0, 1 and 2, the interpreter's streams and
+    the random state. No core dumps, no supplementary groups and ``no_new_privs`` are set once in
+    the server, for all. Limits that differ from run to run are the test process's to set: a
+    parent cannot raise them again without ``CAP_SYS_RESOURCE``, and would be bound by some of
+    them itself. The zygote runs this before each clone, where its page writes
     are cheap (a clone's are copies); a child forked from the server runs it itself."""
     workdir = spec["workdir"]
     os.chdir(workdir)
@@ -278,10 +279,6 @@ def _prepare(spec: dict[str, Any], uid: int | None, stdio: Any) -> None:
     # Every test starts from the same random state, whichever worker runs it (``os.fork`` would
     # reseed it from the OS; the zygote's clones would share the server's start-up seed).
     random.seed(RANDOM_SEED)
-    if resource.getrlimit(resource.RLIMIT_CORE) != (0, 0):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if uid is not None and os.getgroups():
-        os.setgroups([])
 
 
 def _child(
@@ -433,8 +430,12 @@ class Server:
         # A child writes one byte here once set up, then closes its end before the program runs.
         self.ready_r, self.ready_w = os.pipe()
         os.set_blocking(self.ready_r, False)
-        # Set once, inherited by every child (and never needed here: this server does not exec).
+        # Set once, inherited by every child (and never needed here: this server does not exec,
+        # dump core, or use groups of its own).
         _isolation.prctl(_isolation.PR_SET_NO_NEW_PRIVS, 1)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self.uid is not None:
+            os.setgroups([])
         # PYTHONPATH and the other start-up variables have done their work.
         self.workdir = os.path.join(self.run_root, "work")
         os.environ.clear()
@@ -649,7 +650,7 @@ class Server:
         if pid == 0:
             try:
                 try:
-                    _prepare(spec, self.uid, self.stdio)
+                    _prepare(spec, self.stdio)
                 except BaseException as exc:
                     _setup_failed(self.shm, exc)
                 _child(spec, self.shm, self.uid, self.ready_w, self.memcg_fd)
@@ -850,7 +851,7 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
         try:
             (size,) = _HDR.unpack(jobmem[0 : _HDR.size])
             spec = marshal.loads(jobmem[_HDR.size : _HDR.size + size])
-            _prepare(spec, server.uid, server.stdio)
+            _prepare(spec, server.stdio)
         except BaseException as exc:  # reported by the clone, as a failed setup
             failure = exc
         try:
