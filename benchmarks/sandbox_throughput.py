@@ -11,7 +11,8 @@ Prints programs/s (median over repetitions) for:
   runs it and its test in the child, and waits; no isolation, limits or result plumbing at all.
   On machines where page faults are slow (virtual machines) this floor sits far below the
   in-process ceiling, and no fork-based sandbox can pass it;
-- codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core;
+- codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core, each
+  on a CPU of its own (``run_many``'s default) and left to the scheduler (``pin_workers=False``);
 - codegym with coverage off, for the coverage overhead: of the whole pipeline (throughput), and of
   the test processes alone (their CPU time, summed over the programs).
 Every codegym repetition runs programs it has not seen (a comment differs), so no result comes
@@ -126,6 +127,9 @@ def main() -> None:
     executors = {
         "codegym, 1 worker": Executor(workers=1, limits=limits),
         f"codegym, {cores} workers": Executor(workers=cores, limits=limits),
+        f"codegym, {cores} workers, unpinned": Executor(
+            workers=cores, limits=limits, pin_workers=False
+        ),
         f"codegym, {cores} workers, coverage off": Executor(
             workers=cores, limits=limits, coverage=False
         ),
@@ -174,6 +178,8 @@ def main() -> None:
     print(f"ratio codegym 1 worker / harness sequential:       {one / seq:6.2f}x")
     print(f"ratio codegym {cores} workers / harness {cores} threads:       {many / par:6.2f}x")
     print(f"ratio codegym {cores} workers / harness sequential:       {many / seq:6.2f}x")
+    unpinned = med[f"codegym, {cores} workers, unpinned"]
+    print(f"ratio codegym {cores} workers unpinned / harness sequential: {unpinned / seq:4.2f}x")
     print(f"ratio codegym 1 worker / in-process ceiling:       {one / ceiling:6.2f}x")
     floor = med["fork per program, no isolation (floor)"]
     print(f"ratio fork floor / harness sequential:             {floor / seq:6.2f}x")

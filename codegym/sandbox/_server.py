@@ -460,6 +460,8 @@ class Server:
                 pass  # the per-process limits stand alone (see the threat model in the docs)
         self.memcg_fd = self.memcg.procs_fd if self.memcg is not None else None
         self.oom_kills = self.memcg.oom_kills() if self.memcg is not None else 0
+        self.all_cpus = os.sched_getaffinity(0)
+        self.cpu: int | None = None  # the CPU this server is pinned to (see pin)
         self.zygote = _Zygote(self) if _isolation.can_clone_sibling() else None
         if self.zygote is not None:
             self.features.append("zygote")
@@ -474,6 +476,7 @@ class Server:
             if job is None:
                 return
             try:
+                self.pin(job["cpu"])
                 reply = self.run_job(job)
             except Exception as exc:
                 reply = {
@@ -484,6 +487,20 @@ class Server:
             send(self.sock_fd, reply)
             if self.retire:
                 return
+
+    def pin(self, cpu: int | None) -> None:
+        """Run on ``cpu`` only (None: on every CPU this server started with), and so do the zygote
+        and the tests it clones (a replacement zygote, forked from here, inherits it too)."""
+        if cpu == self.cpu:
+            return
+        mask = self.all_cpus if cpu is None else {cpu}
+        os.sched_setaffinity(0, mask)
+        if self.zygote is not None:
+            try:
+                os.sched_setaffinity(self.zygote.pid, mask)
+            except ProcessLookupError:
+                pass  # gone: replaced, with this mask, when the next test needs it
+        self.cpu = cpu
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         program: str = job["program"]

@@ -95,9 +95,11 @@ def _server_command(fd: int) -> list[str]:
 
 
 class _Server:
-    """One sandbox server process and the socket to it."""
+    """One sandbox server process and the socket to it. ``cpu`` is the CPU it is pinned to while
+    it serves :meth:`Executor.run_many` (None: never pinned)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpu: int | None = None) -> None:
+        self.cpu = cpu
         ours, theirs = socket.socketpair()
         self._errlog = tempfile.TemporaryFile()
         env = {
@@ -188,6 +190,13 @@ class Executor:
     over them, and caches results keyed by program, tests, limits and coverage setting, since RL
     samples repeat. Servers start on first use and stop on :meth:`close` (or at interpreter exit).
     Executors pickle as their configuration, so envs holding one can go to subprocesses.
+
+    With ``pin_workers`` (the default), :meth:`run_many` runs each server, and the tests it
+    starts, on a CPU of its own (the least used of those this process may run on) for as long as
+    the batch lasts: the cores then stay busy through the hand-offs between caller, server and
+    test, where the scheduler leaves some idle. Single :meth:`run` calls (an env's) never pin, so
+    executors in many processes do not pile onto the same CPUs. Turn it off when other heavy work
+    shares the CPUs with a batch: a pinned server cannot move away from a busy core.
     """
 
     def __init__(
@@ -197,6 +206,7 @@ class Executor:
         limits: Limits | None = None,
         coverage: bool = True,
         cache_size: int = 4096,
+        pin_workers: bool = True,
     ) -> None:
         if workers is not None and workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -204,6 +214,7 @@ class Executor:
         self.limits = limits or Limits()
         self.coverage = coverage
         self.cache_size = cache_size
+        self.pin_workers = pin_workers
         self._init_runtime()
 
     def _init_runtime(self) -> None:
@@ -216,6 +227,7 @@ class Executor:
         self.features: list[str] = []
         self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
         self._pid = os.getpid()
+        self._pinned: dict[int, int] = {}  # live pinned servers per CPU
         atexit.register(self.close)
 
     def _check_fork(self) -> None:
@@ -224,10 +236,11 @@ class Executor:
             self._init_runtime()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("workers", "limits", "coverage", "cache_size")}
+        names = ("workers", "limits", "coverage", "cache_size", "pin_workers")
+        return {k: getattr(self, k) for k in names}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"pin_workers": True, **state})
         self._init_runtime()
 
     def __enter__(self) -> Executor:
@@ -259,11 +272,13 @@ class Executor:
                 return server
             self._discard(server)
             return self._acquire()
+        cpu = self._pick_cpu() if self.pin_workers else None
         try:
-            server = _Server()
+            server = _Server(cpu)
         except BaseException:
             with self._lock:
                 self._started -= 1
+                self._unpin(cpu)
             raise
         if server.warnings and not self.features:
             for message in server.warnings:
@@ -271,17 +286,26 @@ class Executor:
         self.features = server.features
         return server
 
+    def _pick_cpu(self) -> int:
+        with self._lock:
+            cpu = min(sorted(os.sched_getaffinity(0)), key=lambda c: self._pinned.get(c, 0))
+            self._pinned[cpu] = self._pinned.get(cpu, 0) + 1
+        return cpu
+
+    def _unpin(self, cpu: int | None) -> None:
+        """Forget a pinned server (the caller holds ``_lock``)."""
+        if cpu is not None:
+            self._pinned[cpu] -= 1
+
     def _discard(self, server: _Server) -> None:
         server.close()
         with self._lock:
             self._started -= 1
+            self._unpin(server.cpu)
 
-    def _release(self, server: _Server | None) -> None:
-        if server is None:
-            with self._lock:
-                self._started -= 1
-        elif self._closed:
-            server.close()
+    def _release(self, server: _Server) -> None:
+        if self._closed:
+            self._discard(server)
         else:
             self._idle.put(server)
 
@@ -309,6 +333,18 @@ class Executor:
         comparator: Comparator | None = None,
     ) -> ExecutionResult:
         """Run ``program`` against every test; see :func:`codegym.sandbox.run`."""
+        return self._run(program, tests_or_problem, limits, coverage, comparator, pin=False)
+
+    def _run(
+        self,
+        program: str,
+        tests_or_problem: TestsLike,
+        limits: Limits | None,
+        coverage: bool | None,
+        comparator: Comparator | None,
+        *,
+        pin: bool,
+    ) -> ExecutionResult:
         self._check_fork()
         if not isinstance(program, str):
             raise ConfigError(f"program must be a str, got {type(program).__name__}")
@@ -335,19 +371,19 @@ class Executor:
             5 * limits.effective_wall_time + 5.0 for _ in tests
         )  # see _server.HARD_WALL_FACTOR
         server: _Server | None = None
+        healthy = False  # whether the server may serve another run after this one
         try:
             server = self._acquire()
+            job["cpu"] = server.cpu if pin else None
             reply = server.call(job, budget)
-            if reply.get("retired"):  # it exits after this reply: no later run may wait on it
-                server.close()
-                server = None
+            healthy = not reply.get("retired")  # a retiring server exits after this reply
         except SandboxError as exc:
-            if server is not None:
-                server.close()
-                server = None
+            if server is None and self._closed:
+                raise
             reply = {"infra_error": str(exc)}
         finally:
-            self._release(server)
+            if server is not None:
+                (self._release if healthy else self._discard)(server)
         result = _build_result(program, tests, reply, comparator, time.perf_counter() - start)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
@@ -376,7 +412,8 @@ class Executor:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
             pool = self._pool
-        futures = [pool.submit(self.run, p, t, limits=limits, coverage=coverage) for p, t in jobs]
+        pin = self.pin_workers
+        futures = [pool.submit(self._run, p, t, limits, coverage, None, pin=pin) for p, t in jobs]
         return [f.result() for f in futures]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 
 import pytest
 
-from codegym.errors import ConfigError
+from codegym.errors import ConfigError, SandboxError
 from codegym.sandbox import (
     ExecutionResult,
     Executor,
@@ -182,6 +184,45 @@ def test_executor_pickles_as_configuration():
             assert clone.run(ADD_OK, ADD).passed
         finally:
             clone.close()
+
+
+AFFINITY = "import os\nprint(*sorted(os.sched_getaffinity(0)))\n"
+
+
+def _cpus_seen(executor: Executor, runs: int) -> list[str]:
+    jobs = [(AFFINITY + f"# {i}\n", [TestCase.stdio("", "")]) for i in range(runs)]
+    return [r.tests[0].stdout.strip() for r in executor.run_many(jobs)]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_run_many_runs_each_worker_on_a_cpu_of_its_own():
+    cpus = {str(c) for c in os.sched_getaffinity(0)}
+    everywhere = " ".join(sorted(cpus, key=int))
+    with Executor(workers=2, cache_size=0) as ex:
+        seen = set(_cpus_seen(ex, 8))
+        assert len(seen) == 2 and seen <= cpus, seen  # one CPU each, a different one
+        # Single runs are never pinned: envs in many processes would pile onto the same CPUs.
+        assert ex.run(AFFINITY, [TestCase.stdio("", "")]).tests[0].stdout.strip() == everywhere
+        # A replacement server takes the CPU its predecessor left.
+        victim = ex._idle.queue[0]
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait()
+        assert set(_cpus_seen(ex, 8)) == seen
+    with Executor(workers=2, cache_size=0, pin_workers=False) as ex:
+        assert set(_cpus_seen(ex, 4)) == {everywhere}
+        clone = pickle.loads(pickle.dumps(ex))
+        try:
+            assert not clone.pin_workers
+        finally:
+            clone.close()
+
+
+def test_a_closed_executor_refuses_runs():
+    ex = Executor(workers=1)
+    assert ex.run(ADD_OK, ADD).passed
+    ex.close()
+    with pytest.raises(SandboxError, match="closed"):
+        ex.run(ADD_OK + "# again\n", ADD)
 
 
 def test_bad_arguments_are_typed_errors(executor):
