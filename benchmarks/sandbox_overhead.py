@@ -12,7 +12,8 @@ Prints medians, in milliseconds, of:
   coverage on, as the caller sees it (pickle round trip, server, fork, reap, judging);
 - the same program with ``--tests`` tests in one run, per test (the per-program costs spread);
 - the CPU time of the server and all its descendants per 1-test run (from ``/proc``), which the
-  machine's load disturbs less than wall time.
+  machine's load disturbs less than wall time, and how it splits between the server, its zygote
+  and the test processes, next to the caller's own CPU time per run.
 
 Each round runs in a fresh process (a fresh executor) and every measured variant gets one round
 in turn, so the variants see the same load. ``--against DIR`` adds a variant that imports
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +60,10 @@ ROWS = (
     ("per_test_wall", "wall: codegym, {tests} trivial tests per run, per test"),
     ("fork_cpu", "CPU:  bare fork + wait (parent + child)"),
     ("run_cpu", "CPU:  codegym server + children, per 1-test run"),
+    ("server_cpu", "CPU:    of which the server"),
+    ("zygote_cpu", "CPU:    of which the zygote"),
+    ("test_cpu", "CPU:    of which the test processes"),
+    ("caller_cpu", "CPU:  the caller, per 1-test run"),
 )
 
 
@@ -74,22 +80,33 @@ def bare_fork(n: int, preload: list[str]) -> tuple[float, list[float]]:
     return cpu, walls
 
 
-def server_cpu(ex) -> float:  # noqa: ANN001
-    """CPU seconds of the executor's (single) server and all its descendants, from /proc: each
-    live process's own time plus that of the children it has reaped."""
+def server_cpu(ex) -> dict[str, float]:  # noqa: ANN001
+    """CPU seconds of the executor's (single) server and all its descendants, from /proc: the
+    server's own, its zygote's (a live child of the server; it reaps nothing), and the test
+    processes' (children the server has reaped, and any still alive)."""
     (server,) = list(ex._idle.queue)
-    total, pending = 0.0, [server.proc.pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"server_cpu": 0.0, "zygote_cpu": 0.0, "test_cpu": 0.0}
+    pending = [(server.proc.pid, "server_cpu")]
     while pending:
-        pid = pending.pop()
+        pid, role = pending.pop()
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{pid}/task/{pid}/children") as f:
-                pending += [int(p) for p in f.read().split()]
+                children = [int(p) for p in f.read().split()]
         except OSError:
             continue  # ended meanwhile: its time is in its parent's children's time
-        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+        own, reaped = (sum(int(x) for x in fields[a:b]) / tick for a, b in ((11, 13), (13, 15)))
+        out[role] += own
+        out["test_cpu"] += reaped
+        pending += [(c, "zygote_cpu" if role == "server_cpu" else "test_cpu") for c in children]
+    return out
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_round(runs: int, n_tests: int, coverage: bool, preload: list[str]) -> dict[str, object]:
@@ -103,13 +120,14 @@ def one_round(runs: int, n_tests: int, coverage: bool, preload: list[str]) -> di
     with Executor(workers=1, coverage=coverage, cache_size=0) as ex:
         for i in range(5):  # start the server, warm it
             ex.run(f"pass  # warm {i}\n", one)
-        cpu0 = server_cpu(ex)
+        cpu0, caller0 = server_cpu(ex), own_cpu()
         for i in range(runs):
             t = time.perf_counter()
             r = ex.run(f"pass  # {i}\n", one)
             run_wall.append(time.perf_counter() - t)
             assert r.passed, r
-        run_cpu = (server_cpu(ex) - cpu0) / runs
+        caller_cpu = (own_cpu() - caller0) / runs
+        split = {k: [(v - cpu0[k]) / runs] for k, v in server_cpu(ex).items()}
         for i in range(max(1, runs // n_tests)):
             t = time.perf_counter()
             r = ex.run(f"pass  # many {i}\n", many)
@@ -121,7 +139,9 @@ def one_round(runs: int, n_tests: int, coverage: bool, preload: list[str]) -> di
         "fork_cpu": [fork_cpu],
         "run_wall": run_wall,
         "per_test_wall": per_test_wall,
-        "run_cpu": [run_cpu],
+        "run_cpu": [sum(v[0] for v in split.values())],
+        **split,
+        "caller_cpu": [caller_cpu],
         "features": features,
     }
 
