@@ -251,28 +251,12 @@ def _test_spec(
     }
 
 
-def _prepare(spec: dict[str, Any], stdio: Any) -> None:
-    """The setup of a test's process that a parent can do for it, since a fork inherits it: the
-    working directory, the test's files on descriptors 0, 1 and 2, the interpreter's streams and
-    the random state. No core dumps, no supplementary groups and ``no_new_privs`` are set once in
-    the server, for all. Limits that differ from run to run are the test process's to set: a
-    parent cannot raise them again without ``CAP_SYS_RESOURCE``, and would be bound by some of
-    them itself. The zygote runs this before each clone, where its page writes
-    are cheap (a clone's are copies); a child forked from the server runs it itself."""
-    workdir = spec["workdir"]
-    os.chdir(workdir)
-    fd_in = os.open("stdin.txt", os.O_RDONLY)
-    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
-    # The server's environment is already CHILD_ENV with HOME at the usual working directory,
-    # and the stdio objects were built there, unused, on descriptors of the same kinds (a regular
-    # file or /dev/null, seekable) as the ones just put in place, so each test gets pristine
-    # copies without building them.
-    if os.environ.get("HOME") != workdir:
-        os.environ["HOME"] = workdir
+def _interpreter_state(stdio: Any) -> None:
+    """The interpreter's state every test starts from: its streams, ``argv``, recursion limit and
+    random state. The zygote sets it once, for all its clones (it never uses any of it itself); a
+    child forked from the server sets it for itself. The stdio objects were built in the server,
+    unused, on descriptors of the same kinds (a regular file or /dev/null, seekable) as a test's,
+    so each test gets pristine copies without building them."""
     sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
     sys.argv = ["solution.py"]
     sys.setrecursionlimit(RECURSION_LIMIT)
@@ -281,11 +265,32 @@ def _prepare(spec: dict[str, Any], stdio: Any) -> None:
     random.seed(RANDOM_SEED)
 
 
+def _enter_workdir(workdir: str) -> None:
+    """The setup of a test's process that a parent can do for it, since a fork inherits it: the
+    working directory and home, and the test's files on descriptors 0, 1 and 2. No core dumps, no
+    supplementary groups and ``no_new_privs`` are set once in the server, for all. Limits that
+    differ from run to run are the test process's to set: a parent cannot raise them again
+    without ``CAP_SYS_RESOURCE``, and would be bound by some of them itself. The zygote runs this
+    before each clone, where its page writes are cheap (a clone's are copies); a child forked
+    from the server runs it itself."""
+    os.chdir(workdir)
+    fd_in = os.open("stdin.txt", os.O_RDONLY)
+    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    # The server's environment is already CHILD_ENV with HOME at the usual working directory.
+    if os.environ.get("HOME") != workdir:
+        os.environ["HOME"] = workdir
+
+
 def _child(
     spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int, memcg_fd: int | None
 ) -> None:
-    """A test's process, after :func:`_prepare`: become the test (own session, the sandbox uid,
-    the limits on CPU, memory and descriptors), then run the program and record its result."""
+    """A test's process, after :func:`_interpreter_state` and :func:`_enter_workdir`: become the
+    test (own session, the sandbox uid, the limits on CPU, memory and descriptors), then run the
+    program and record its result."""
     # Everything inherited is the server's: collections in this process should walk only the
     # program's own objects, not write to (and so copy) the pages of the server's young ones.
     # (The zygote runs with the collector off; programs get it on.)
@@ -667,7 +672,8 @@ class Server:
         if pid == 0:
             try:
                 try:
-                    _prepare(spec, self.stdio)
+                    _interpreter_state(self.stdio)
+                    _enter_workdir(spec["workdir"])
                 except BaseException as exc:
                     _setup_failed(self.shm, exc)
                 _child(spec, self.shm, self.uid, self.ready_w, self.memcg_fd)
@@ -813,8 +819,9 @@ class _Zygote:
     Forking the server itself for every test is dear on machines where page faults are slow: at
     each fork every page of the server becomes copy-on-write, and the server's own work for the
     next test (compiling, reading results) then faults on hundreds of them. The zygote's memory
-    stays much as it was at start: per test it loads the test's spec, does what a fork inherits
-    (:func:`_prepare`), clones, and writes the pid back. Its clones take the server as their
+    stays much as it was at start: it sets the interpreter state all tests share once
+    (:func:`_interpreter_state`); per test it loads the test's spec, enters its working directory
+    (:func:`_enter_workdir`), clones, and writes the pid back. Its clones take the server as their
     parent (``CLONE_PARENT``), so the server waits for, times and reaps them exactly as it would
     its own forks.
     """
@@ -863,12 +870,13 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
         os.close(fd)
     gc.disable()
     clone, jobmem = _isolation.clone_sibling, server.jobmem
+    _interpreter_state(server.stdio)  # the same for every test: set once, for all clones
     while os.read(cmd_fd, 1):
         failure = None
         try:
             (size,) = _HDR.unpack(jobmem[0 : _HDR.size])
             spec = marshal.loads(jobmem[_HDR.size : _HDR.size + size])
-            _prepare(spec, server.stdio)
+            _enter_workdir(spec["workdir"])
         except BaseException as exc:  # reported by the clone, as a failed setup
             failure = exc
         try:
