@@ -83,6 +83,15 @@ def _irrefutable(pattern: ast.pattern) -> bool:
     return False
 
 
+_COMPOUND = tuple(
+    cls
+    for cls in vars(ast).values()
+    if isinstance(cls, type)
+    and issubclass(cls, ast.stmt)
+    and any(f in cls._fields for f in ("body", "handlers", "cases"))
+)
+
+
 def _is_future(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
 
@@ -106,7 +115,8 @@ class _Instrumenter(ast.NodeTransformer):
         out: list[ast.stmt] = []
         held: list[int] = []  # lines of leading statements that must stay first
         for i, stmt in enumerate(body):
-            self.visit(stmt)
+            if isinstance(stmt, _COMPOUND):  # only these hold statements of their own
+                self.generic_visit(stmt)
             if i == 0 and may_have_docstring and _is_docstring(stmt):
                 out.append(stmt)  # not a statement, and it has to stay first
                 continue
@@ -181,4 +191,4 @@ def instrument(tree: ast.Module, max_line: int, source: str) -> tuple[ast.Module
     """``tree`` (parsed from ``source``) with a coverage mark before each statement (the tree is
     modified), and the lines marked (for :func:`recorder`)."""
     instrumenter = _Instrumenter(max_line, source.splitlines())
-    return instrumenter.visit(tree), sorted(instrumenter.lines)
+    return instrumenter.generic_visit(tree), sorted(instrumenter.lines)
