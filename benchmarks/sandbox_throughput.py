@@ -14,7 +14,9 @@ Prints programs/s (median over repetitions) for:
 - codegym's Executor, fully isolated, with coverage on: one worker, and one worker per core, each
   on a CPU of its own (``run_many``'s default) and left to the scheduler (``pin_workers=False``);
 - codegym with coverage off, for the coverage overhead: of the whole pipeline (throughput), and of
-  the test processes alone (their CPU time, summed over the programs).
+  the test processes alone (their CPU time, summed over the programs). The second runs every
+  program with coverage on and off back to back on one server, so that the machine's drift,
+  10-20% from one batch to the next on a VM, falls on both alike.
 Every codegym repetition runs programs it has not seen (a comment differs), so no result comes
 from the cache; the script checks that.
 """
@@ -135,17 +137,26 @@ def main() -> None:
         ),
     }
     rep_counter = iter(range(10**9))
-    test_cpu: dict[str, list[float]] = {}
+    test_cpu: dict[bool, list[float]] = {True: [], False: []}
 
-    def codegym_run(ex: Executor, name: str) -> None:
-        tag = next(rep_counter)
-        jobs = [(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]
-        outs = ex.run_many(jobs)
+    def check(outs: list) -> None:  # noqa: ANN001
         assert all(o.passed for o in outs), [
             (o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed
         ][:3]
         assert not any(o.cached for o in outs)
-        test_cpu.setdefault(name, []).append(sum(t.cpu_time for o in outs for t in o.tests))
+
+    def codegym_run(ex: Executor) -> None:
+        tag = next(rep_counter)
+        check(ex.run_many([(p.canonical_solution + f"\n# run {tag}\n", p) for p in problems]))
+
+    def paired_test_cpu(ex: Executor) -> None:
+        """Test processes' CPU seconds with coverage on and off, program by program."""
+        tag = next(rep_counter)
+        for p in problems:
+            for coverage in (True, False):
+                out = ex.run(p.canonical_solution + f"\n# paired {tag}\n", p, coverage=coverage)
+                check([out])
+                test_cpu[coverage].append(sum(t.cpu_time for t in out.tests))
 
     for ex in executors.values():  # start the warm pools outside the timed region
         ex.run_many(
@@ -161,7 +172,8 @@ def main() -> None:
         timed("in-process, no isolation (ceiling)", in_process)
         results.setdefault("fork per program, no isolation (floor)", []).append(fork_floor())
         for name, ex in executors.items():
-            timed(name, lambda ex=ex, name=name: codegym_run(ex, name))
+            timed(name, lambda ex=ex: codegym_run(ex))
+        paired_test_cpu(executors["codegym, 1 worker"])
     for ex in executors.values():
         ex.close()
     os.unlink(floor_input)
@@ -188,8 +200,7 @@ def main() -> None:
     off_name = f"codegym, {cores} workers, coverage off"
     off = med[off_name]
     print(f"coverage overhead (throughput off / on):           {off / many:6.2f}x")
-    cpu_on = statistics.median(test_cpu[f"codegym, {cores} workers"])
-    cpu_off = statistics.median(test_cpu[off_name])
+    cpu_on, cpu_off = sum(test_cpu[True]), sum(test_cpu[False])
     print(f"coverage overhead (test processes' CPU on / off):  {cpu_on / cpu_off:6.2f}x")
 
 
