@@ -96,7 +96,9 @@ def _is_future(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
 
 
-class _Instrumenter(ast.NodeTransformer):
+class _Instrumenter:
+    """Walks the statements of a tree (never its expressions, which hold none) and marks them."""
+
     def __init__(self, max_line: int, source_lines: list[str]) -> None:
         self.max_line = max_line
         self.source_lines = source_lines
@@ -116,7 +118,7 @@ class _Instrumenter(ast.NodeTransformer):
         held: list[int] = []  # lines of leading statements that must stay first
         for i, stmt in enumerate(body):
             if isinstance(stmt, _COMPOUND):  # only these hold statements of their own
-                self.generic_visit(stmt)
+                self.visit(stmt)
             if i == 0 and may_have_docstring and _is_docstring(stmt):
                 out.append(stmt)  # not a statement, and it has to stay first
                 continue
@@ -134,7 +136,9 @@ class _Instrumenter(ast.NodeTransformer):
             out += [self._mark(body[-1], line) for line in held]
         return out
 
-    def generic_visit(self, node: ast.AST) -> ast.AST:
+    def visit(self, node: ast.AST) -> ast.AST:
+        """Mark the statements in ``node``'s blocks, clauses and cases (the module, or a compound
+        statement); ``node`` is modified and returned."""
         may_doc = isinstance(
             node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
         )
@@ -191,4 +195,4 @@ def instrument(tree: ast.Module, max_line: int, source: str) -> tuple[ast.Module
     """``tree`` (parsed from ``source``) with a coverage mark before each statement (the tree is
     modified), and the lines marked (for :func:`recorder`)."""
     instrumenter = _Instrumenter(max_line, source.splitlines())
-    return instrumenter.generic_visit(tree), sorted(instrumenter.lines)
+    return instrumenter.visit(tree), sorted(instrumenter.lines)
