@@ -275,6 +275,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from codegym.sandbox.doctor import diagnose
+
+    diagnosis = diagnose(seconds=args.seconds)
+    print("\n".join(diagnosis.lines()))
+    return EXIT_OK if diagnosis.error is None else EXIT_USAGE
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -417,6 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=int, default=64, help="programs to run (default 64)")
     p.add_argument("--steps", type=int, default=20000, help="env steps (default 20000)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "doctor",
+        help="what isolation the sandbox gets on this machine, and its throughput",
+        description="Starts a sandbox executor and reports what this machine gives it (a uid of "
+        "its own, namespaces, cgroups, seccomp, a readable interpreter), what it does without what "
+        "is missing, and a short throughput probe. Run it first in a new container.",
+    )
+    p.add_argument("--seconds", type=float, default=2.0, help="throughput probe length (default 2)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
