@@ -220,6 +220,48 @@ def _exception_record(exc: BaseException, status: str = "exception") -> dict[str
     return record
 
 
+_PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+_PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+def _check_plain(value: Any, depth: int = 0) -> None:
+    """Raise TypeError unless ``value`` is built of the builtin types themselves (no subclass):
+    what a CHECK test's assertions compare must not choose its own ``__eq__``."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return
+    if kind not in _PLAIN_CONTAINERS or depth > 100:
+        raise TypeError(f"the function returned a {kind.__name__}, not a plain builtin value")
+    items = value.items() if kind is dict else ((v, None) for v in value)
+    for a, b in items:
+        _check_plain(a, depth + 1)
+        if kind is dict:
+            _check_plain(b, depth + 1)
+
+
+def _plain_results(fn: Any) -> Any:
+    """``fn`` as handed to a CHECK test's ``check``: its results must be plain values."""
+
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        _check_plain(value)
+        return value
+
+    return candidate
+
+
+def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[str, Any]:
+    """Where a CHECK test's code runs: the program's functions and values (checks call helpers
+    the prompt defined), but not its names that shadow builtins, and the builtins module as it
+    was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
+    builtins.__dict__.clear()
+    builtins.__dict__.update(builtins_before)
+    check = {k: v for k, v in namespace.items() if k not in builtins_before}
+    check["__builtins__"] = builtins
+    check["__name__"] = "__check__"
+    return check
+
+
 def _to_json_value(value: Any, depth: int = 0) -> Any:
     if depth > 100:
         raise ValueError("return value nested too deeply")
@@ -340,6 +382,7 @@ def _child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
     sys.modules["__main__"] = main
     namespace = main.__dict__
     kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
+    builtins_before = dict(builtins.__dict__) if kind == "check" else None
     record: dict[str, Any]
     try:
         if spec["coverage"] and spec["instrumented"]:
@@ -377,8 +420,9 @@ def _child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
                 check_code = compile(
                     spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
                 )
-            exec(check_code, namespace)
-            namespace["check"](namespace[fn_name])
+            check = _check_namespace(namespace, builtins_before)
+            exec(check_code, check)
+            check["check"](_plain_results(namespace[fn_name]))
             record = RECORD_CHECK_OK
     except SystemExit as exc:
         record = {"status": "exit", "code": str(exc.code)[:100]}

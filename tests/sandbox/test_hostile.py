@@ -430,11 +430,26 @@ CASES = [
         W,
         R,
         tests=(CHECK,),
-        marks=(
-            pytest.mark.xfail(
-                strict=True,
-                reason="check tests compare in the program's process: an object whose __eq__ "
-                "always returns True passes any `assert candidate(x) == y` (known limitation)",
+    ),
+    case(
+        "always_equal_int_subclass",
+        "class Anything(int):\n    def __eq__(self, other):\n        return True\n\n\n"
+        "def square(x):\n    return [Anything()]\n",
+        W,
+        R,
+        tests=(
+            TestCase.check("def check(candidate):\n    assert candidate(2) == [4]\n", "square"),
+        ),
+    ),
+    case(
+        "shadow_builtins_the_check_uses",
+        "import builtins\n\nbuiltins.abs = lambda x: 0\nabs = lambda x: 0\n\n\n"
+        "def square(x):\n    return 0.0\n",
+        W,
+        R,
+        tests=(
+            TestCase.check(
+                "def check(candidate):\n    assert abs(candidate(2) - 4) < 1e-6\n", "square"
             ),
         ),
     ),
