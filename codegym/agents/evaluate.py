@@ -29,7 +29,13 @@ from codegym.evaluation import EvalReport, evaluate_programs
 from codegym.problems import Problem
 from codegym.sandbox import Executor
 
-__all__ = ["evaluate_model", "StageEvaluation", "stage_evaluation", "stage_tasks"]
+__all__ = [
+    "evaluate_model",
+    "StageEvaluation",
+    "evaluation_envs",
+    "stage_evaluation",
+    "stage_tasks",
+]
 
 
 def evaluate_model(
@@ -113,6 +119,13 @@ class StageEvaluation:
             f"pass rate {self.pass_rate:.2f} (all stages), {self.full_task:.2f} (full task); "
             f"by stage {stages}; {self.episodes} episodes"
         )
+
+
+def evaluation_envs(env_kwargs: dict[str, Any], n: int) -> list[gym.Env]:
+    """``n`` envs for :func:`stage_evaluation` made like the training envs from ``env_kwargs``
+    (same problems, tokenizer, sandbox and limits) but with a curriculum of their own, so the
+    evaluation's forced starts never count as training episodes."""
+    return [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in range(n)]
 
 
 def stage_tasks(problems: Sequence[Problem]) -> list[tuple[str, int]]:

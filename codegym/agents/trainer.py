@@ -22,7 +22,7 @@ import torch
 
 import codegym  # noqa: F401  (registers the env ids)
 from codegym.agents.config import PPOConfig
-from codegym.agents.evaluate import StageEvaluation, stage_evaluation
+from codegym.agents.evaluate import StageEvaluation, evaluation_envs, stage_evaluation
 from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
@@ -170,13 +170,7 @@ def train(
         **cfg.env_kwargs,
     }
     envs = [gym.make("CodeGen-v0", **env_kwargs) for _ in range(cfg.episodes_per_iteration)]
-    # The fixed evaluation's envs: same problems, sandbox and limits, but a curriculum of their
-    # own, so its forced starts never count as training episodes.
-    eval_envs = (
-        [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in envs]
-        if cfg.eval_every > 0
-        else []
-    )
+    eval_envs = evaluation_envs(env_kwargs, len(envs)) if cfg.eval_every > 0 else []
     start_iteration = 0
     if resuming:
         state = torch.load(
@@ -193,6 +187,9 @@ def train(
     pool = ThreadPoolExecutor(max_workers=len(envs), thread_name_prefix="codegym-episode")
     history: list[IterationStats] = []
     seed_rng = np.random.default_rng(cfg.seed + start_iteration)
+    # One generator for the minibatch order that advances from iteration to iteration (a fresh
+    # one per update would give every iteration the same order).
+    shuffle_rng = np.random.default_rng([cfg.seed, start_iteration, 1])
     evaluations: list[tuple[int, StageEvaluation]] = []
 
     def evaluate(done: int) -> None:
@@ -217,33 +214,18 @@ def train(
                 temperature=cfg.temperature, device=device, generator=generator, pool=pool,
             )  # fmt: skip
             usable = [e for e in episodes if not e.infra_error]  # sandbox failures are not scored
-
-            # -- 2. Score: log-probs and values under the policy, log-probs under the reference --
             t_update = time.perf_counter()
-            batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
-
-            # -- 3. Advantages: KL-shaped token rewards, GAE, whitening --------------------------
-            final = (
-                batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
-            )
-            rewards = token_rewards(
-                final,
-                batch["old_logprobs"],
-                batch["ref_logprobs"],
-                batch["mask"],
-                cfg.kl_beta,
-            )
-            advantages, returns = gae(
-                rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam
-            )
-            if cfg.whiten_advantages:
-                advantages = masked_whiten(advantages, batch["mask"])
-
-            # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss -------
-            # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
-            stats = _ppo_update(
-                model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device
-            )
+            if usable:
+                batch, returns, stats = _update(
+                    model, reference, optimizer, tokenizer, usable, cfg, device, shuffle_rng
+                )
+            else:  # nothing to learn from; the next iteration tries again
+                logger.warning(
+                    "iteration %d: all %d episodes were sandbox infrastructure errors; no update",
+                    iteration,
+                    len(episodes),
+                )
+                batch, returns, stats = None, None, {}
             t_update = time.perf_counter() - t_update
 
             # -- 5. Log and checkpoint ------------------------------------------------------------
@@ -302,6 +284,37 @@ def _reference_of(model: ValueHeadModel, cfg: PPOConfig) -> torch.nn.Module:
     return reference
 
 
+def _update(
+    model: ValueHeadModel,
+    reference: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tokenizer: Any,
+    usable: list[EpisodeRecord],
+    cfg: PPOConfig,
+    device: torch.device,
+    shuffle_rng: np.random.Generator,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
+    """Phases 2-4 of an iteration on its scored episodes; returns the batch, returns and stats."""
+    # -- 2. Score: log-probs and values under the policy, log-probs under the reference ----------
+    batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
+
+    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening ----------------------------------
+    final = batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
+    rewards = token_rewards(
+        final, batch["old_logprobs"], batch["ref_logprobs"], batch["mask"], cfg.kl_beta
+    )
+    advantages, returns = gae(rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam)
+    if cfg.whiten_advantages:
+        advantages = masked_whiten(advantages, batch["mask"])
+
+    # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss ---------------
+    # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
+    stats = _ppo_update(
+        model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device, shuffle_rng
+    )
+    return batch, returns, stats
+
+
 def _score_batch(
     model: ValueHeadModel,
     reference: torch.nn.Module,
@@ -353,11 +366,12 @@ def _ppo_update(
     returns: torch.Tensor,
     cfg: PPOConfig,
     device: torch.device,
+    rng: np.random.Generator,
 ) -> dict[str, float]:
+    """Minibatch updates; ``rng`` shuffles the minibatches and advances across iterations."""
     sums: Counter[str] = Counter()
     steps = 0
     order = np.arange(len(episodes))
-    rng = np.random.default_rng(cfg.seed)
     for _ in range(cfg.ppo_epochs):
         rng.shuffle(order)
         for lo in range(0, len(order), cfg.minibatch_size):
@@ -407,14 +421,18 @@ def _iteration_stats(
     usable: list[EpisodeRecord],
     curriculum: Curriculum,
     stats: dict[str, float],
-    batch: dict[str, torch.Tensor],
-    returns: torch.Tensor,
+    batch: dict[str, torch.Tensor] | None,
+    returns: torch.Tensor | None,
 ) -> IterationStats:
+    """The iteration's figures; ``batch`` and ``returns`` are None when nothing was scored."""
     by_difficulty: dict[str, list[bool]] = {}
     for e in usable:
         by_difficulty.setdefault(e.difficulty, []).append(e.passed)
-    mask = batch["mask"]
-    masked = 1.0 - float(batch["fgo_mask"].sum() / mask.sum().clamp(min=1))
+    masked, explained = 0.0, 0.0
+    if batch is not None and returns is not None:
+        mask = batch["mask"]
+        masked = 1.0 - float(batch["fgo_mask"].sum() / mask.sum().clamp(min=1))
+        explained = explained_variance(batch["old_values"], returns, mask)
     return IterationStats(
         iteration=iteration,
         reward_mean=float(np.mean([e.reward for e in usable])) if usable else 0.0,
@@ -426,7 +444,7 @@ def _iteration_stats(
         entropy=stats.get("entropy", 0.0),
         approx_kl=stats.get("approx_kl", 0.0),
         clip_fraction=stats.get("clip_fraction", 0.0),
-        explained_variance=explained_variance(batch["old_values"], returns, mask),
+        explained_variance=explained,
         fgo_masked_fraction=masked,
         dropped_infra_errors=len(episodes) - len(usable),
     )
@@ -501,7 +519,8 @@ def _save_checkpoint(
         os.path.join(tmp, "trainer_state.pt"),
     )
     with open(os.path.join(tmp, "config.codegym.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=2)
+        # (env_kwargs may hold objects, an executor say: those are written as their repr)
+        json.dump(cfg.to_dict(), f, indent=2, default=repr)
     if os.path.exists(path):
         import shutil
 
