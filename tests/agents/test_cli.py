@@ -64,3 +64,25 @@ def test_evaluate_samples_file(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     overall = next(line for line in proc.stdout.splitlines() if line.startswith("overall"))
     assert overall.split()[-2:] == ["50.0", "100.0"]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (
+            ["evaluate", "--model", "/no/such/model", "--greedy"],
+            "model path '/no/such/model' does not exist",
+        ),
+        (["train", "--model", "gpt2", "--iterations", "1"], "not in the local Hugging Face cache"),
+        (
+            ["evaluate", "--samples", "missing.jsonl"],
+            "cannot read the samples file 'missing.jsonl'",
+        ),
+    ],
+)
+def test_a_model_or_samples_file_that_cannot_be_loaded_is_one_line_and_exit_2(tmp_path, args, says):
+    # (HF_HUB_OFFLINE=1 here, so "gpt2" can come from nowhere: refused at once, not after retries)
+    proc = codegym(*args, cwd=str(tmp_path))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and lines[0].startswith("codegym: error:"), lines
