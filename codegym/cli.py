@@ -133,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from codegym.errors import UnknownNameError
     from codegym.evaluation import program_for
     from codegym.problems import load
-    from codegym.sandbox import Limits, run
+    from codegym.sandbox import Limits, Outcome, run
 
     problems = {p.id: p for p in load(args.source)}
     if args.problem not in problems:
@@ -146,16 +146,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"codegym: error: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result = run(program, problem, limits=Limits(cpu_time=args.cpu_time))
-    for i, t in enumerate(result.tests):
-        print(
-            f"test {i}: {t.outcome.value} ({t.cpu_time:.3f} s CPU){' - ' + t.detail if t.detail else ''}"
-        )
+    if result.outcome is Outcome.COMPILE_ERROR:  # the same for every test: say it once
+        print(f"compile error: {result.compile_error}")
+    else:
+        for i, t in enumerate(result.tests):
+            print(
+                f"test {i}: {t.outcome.value} ({t.cpu_time:.3f} s CPU){' - ' + t.detail if t.detail else ''}"
+            )
+        failed = [i for i, t in enumerate(result.tests) if not t.passed]
+        if failed:
+            print(_failure_report(failed[0], problem.tests[failed[0]], result.tests[failed[0]]))
     print(
         f"{result.outcome.value}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed"
     )
     if args.coverage:
         print("executed lines: " + " ".join(map(str, sorted(result.executed_lines))))
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _clip(text: str, lines: int = 8, chars: int = 400) -> str:
+    """``text`` indented for the report, cut to ``lines`` lines and ``chars`` characters."""
+    if not text:
+        return "    (empty)"
+    cut = text[:chars].splitlines()[:lines]
+    more = len(text) > chars or len(text.splitlines()) > lines
+    return "\n".join(f"    {line}" for line in cut) + ("\n    ... (truncated)" if more else "")
+
+
+def _failure_report(index: int, test: Any, got: Any) -> str:
+    """What the first failing test gave it and expected, and what the program did."""
+    from codegym.sandbox import Outcome, TestKind
+
+    out = [f"first failing test ({index}):"]
+    if test.kind is TestKind.STDIO:
+        out += ["  input:", _clip(test.stdin), "  expected output:", _clip(test.expected_output)]
+        out += ["  actual output:", _clip(got.stdout)]
+    elif test.kind is TestKind.CALL:
+        call = f"{test.fn_name}({', '.join(map(repr, test.args))})"
+        out += ["  call:", _clip(call), "  expected return value:", _clip(repr(test.expected))]
+        out += ["  (the sandbox does not report the value the function returned)"]
+    else:
+        out += ["  check code:", _clip(test.check_code or "")]
+    if got.stderr and got.outcome is not Outcome.WRONG_ANSWER:
+        stderr = got.stderr
+        own = stderr.find('File "<solution>"')  # leave out the sandbox's own frames
+        if own >= 0:
+            stderr = "Traceback (most recent call last):\n  " + stderr[own:]
+        out += ["  stderr:", _clip(stderr[-400:], lines=12)]
+    return "\n".join(out)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -278,11 +316,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 
 
+def _version() -> str:
+    from codegym import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codegym", description="Gymnasium environments for RL on code generation."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"codegym {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     problems = sub.add_parser("problems", help="list, show, summarise and validate problem sets")
