@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -21,6 +23,21 @@ __all__ = [
 
 SEPARATOR = "\n# Python 3 solution\n"
 """Text between the statement and the code in the model's context (in SFT and RL alike)."""
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No transformers/hub progress bars inside (loading weights, writing shards): training
+    reports its own progress, and a bar per save or load drowns it. Restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 class ValueHeadModel(nn.Module):
@@ -59,7 +76,8 @@ class ValueHeadModel(nn.Module):
 
     def save(self, path: str, tokenizer: Any = None) -> None:
         os.makedirs(path, exist_ok=True)
-        self.lm.save_pretrained(path)
+        with quiet_transformers():
+            self.lm.save_pretrained(path)
         torch.save(self.value_head.state_dict(), os.path.join(path, "value_head.pt"))
         if tokenizer is not None:
             tokenizer.save_pretrained(path)
@@ -143,13 +161,17 @@ def load_policy(
         raise MissingDependencyError("transformers", "agents") from exc
     check_model_source(name_or_path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        lm = AutoModelForCausalLM.from_pretrained(name_or_path)
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            lm = AutoModelForCausalLM.from_pretrained(name_or_path)
     except OSError as exc:  # e.g. no such model on the hub, or a file missing from the directory
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot load model {name_or_path!r}: {first}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if getattr(lm, "loss_type", None) is None:
+        # A causal LM: say so, or transformers warns that loss_type=None is unrecognized.
+        lm.loss_type = "ForCausalLM"
     if lora_r > 0:
         try:
             from peft import LoraConfig, get_peft_model
