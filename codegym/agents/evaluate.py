@@ -112,12 +112,19 @@ class StageEvaluation:
     """How many episodes the figures average over."""
     passed: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     """``(problem id, stage) -> fraction of its samples that passed``."""
+    samples: int = 0
+    """Episodes per start: 0 greedy decoding (one each), ``n`` sampled ones."""
+
+    @property
+    def method(self) -> str:
+        """How the episodes were decoded, for labels: ``"greedy"`` or ``"sampled, n per start"``."""
+        return "greedy" if self.samples == 0 else f"sampled, {self.samples} per start"
 
     def summary(self) -> str:
         stages = " ".join(f"s{k}={v:.2f}" for k, v in sorted(self.by_stage.items()))
         return (
             f"pass rate {self.pass_rate:.2f} (all stages), {self.full_task:.2f} (full task); "
-            f"by stage {stages}; {self.episodes} episodes"
+            f"by stage {stages}; {self.episodes} episodes ({self.method})"
         )
 
 
@@ -185,4 +192,5 @@ def stage_evaluation(
         by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
         episodes=sum(len(v) for v in outcomes.values()),
         passed=rates,
+        samples=samples,
     )
