@@ -110,6 +110,8 @@ def cmd_problems_validate(args: argparse.Namespace) -> int:
     from codegym.problems.validate import validate_problems
     from codegym.sandbox import Executor, Limits
 
+    if args.legacy_source is not None:  # ``validate PATH``, the older spelling of --source PATH
+        args.source = args.legacy_source
     problems = _load_args(args)
     with Executor(workers=args.workers) as executor:
         report = validate_problems(
@@ -197,29 +199,11 @@ def _failure_report(index: int, test: Any, got: Any) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from codegym._dataclass_args import dataclass_values
     from codegym.agents import PRESETS, PPOConfig
 
     settings: dict = dict(PRESETS[args.preset]) if args.preset else {}
-    overrides = {
-        "model": args.model,
-        "iterations": args.iterations,
-        "episodes_per_iteration": args.episodes,
-        "sft_steps": args.sft_steps,
-        "max_new_tokens": args.max_new_tokens,
-        "output_dir": args.output_dir,
-        "seed": args.seed,
-        "device": args.device,
-        "problems": args.source,
-        "eval_every": args.eval_every,
-        "eval_samples": args.eval_samples,
-    }
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    if args.no_cccs:
-        settings["curriculum"] = "none"
-    if args.no_fgo:
-        settings["fgo"] = False
-    if args.no_resume:
-        settings["resume"] = False
+    settings.update(dataclass_values(args, PPOConfig))
     config = PPOConfig(**settings)
     from codegym.agents.trainer import train
 
@@ -257,18 +241,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from codegym.problems import load
 
     ks = sorted(set(args.k))
+    split = None if args.split == "all" else args.split
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
 
         report = evaluate_programs(
-            load(args.source, split=args.split), read_samples(args.samples), ks=ks
+            load(args.source, split=split), read_samples(args.samples), ks=ks
         )
     else:
         from codegym.agents.evaluate import evaluate_model
 
+        greedy = args.n == 1 if args.greedy is None else args.greedy
         report = evaluate_model(
-            args.model, problems=args.source, split=args.split, n_samples=args.n, ks=ks,
-            greedy=args.greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
+            args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
+            greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
         )  # fmt: skip
     print(report.table())
     return EXIT_OK
@@ -322,6 +308,26 @@ def _version() -> str:
     return __version__
 
 
+def _train_config_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per ``PPOConfig`` field, named and described by the field (``--sft-steps`` for
+    ``sft_steps``); a flag given overrides the preset, which overrides the field's default."""
+    from codegym._dataclass_args import add_dataclass_arguments
+    from codegym.agents.config import PPOConfig
+
+    group = p.add_argument_group("training configuration (codegym.agents.PPOConfig fields)")
+    aliases = {"episodes_per_iteration": ["--episodes"], "problems": ["--source"]}
+    add_dataclass_arguments(group, PPOConfig, skip=["env_kwargs"], aliases=aliases)
+    # Older spellings, kept working: --no-cccs is --curriculum none.
+    group.add_argument(
+        "--no-cccs",
+        dest="curriculum",
+        action="store_const",
+        const="none",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codegym", description="Gymnasium environments for RL on code generation."
@@ -368,17 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
         "solution fails, whose tests accept a program that prints/returns nothing or always answers the first "
         "test's expected output, or that have fewer than --min-tests tests. Exit status 0 when all pass, 1 otherwise.",
     )
-    p.add_argument(
-        "source", nargs="?", default="bundled", help="source name or path (default: bundled)"
-    )
+    source_args(p)
+    # The older positional SOURCE keeps working (``validate PATH``), unlisted.
+    p.add_argument("legacy_source", nargs="?", metavar="SOURCE", help=argparse.SUPPRESS)
     p.add_argument(
         "--min-tests", type=int, default=5, help="fewest tests a problem may have (default 5)"
     )
     p.add_argument("--cpu-time", type=float, default=4.0, help="CPU seconds per test (default 4)")
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: all cores)")
-    p.add_argument("--split", choices=["train", "test"])
-    p.add_argument("--difficulty", choices=["introductory", "interview", "competition"])
-    p.add_argument("--skip-invalid", action="store_true")
     p.set_defaults(func=cmd_problems_validate)
 
     p = sub.add_parser(
@@ -404,30 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Resumes from OUTPUT_DIR/checkpoint when present. Prints one line per iteration.",
     )
     p.add_argument("--preset", choices=["tiny"], help="a named configuration")
-    p.add_argument("--model", help="Hugging Face model name or local path (default: the preset's)")
-    p.add_argument("--source", help="problem source (default: bundled)")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--episodes", type=int, help="episodes per iteration")
-    p.add_argument("--sft-steps", type=int, help="supervised warm-start steps")
-    p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--output-dir", help="logs and checkpoints (default: runs/codegym)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--eval-every", type=int, help="fixed evaluation every N iterations (0: never)")
-    p.add_argument(
-        "--eval-samples", type=int, help="fixed evaluation: samples per start (0: greedy)"
-    )
-    p.add_argument(
-        "--no-cccs", action="store_true", help="ablation: no curriculum (always the full task)"
-    )
-    p.add_argument(
-        "--no-fgo",
-        action="store_true",
-        help="ablation: no fine-grained optimisation (all-ones masks)",
-    )
-    p.add_argument(
-        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
-    )
+    _train_config_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -440,16 +420,27 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", help="model name or local path (e.g. runs/codegym/checkpoint)")
     what.add_argument("--samples", help="JSONL of completions")
-    p.add_argument("--source", default="bundled")
-    p.add_argument("--split", choices=["train", "test"], default=None)
+    # Defaults as evaluate_model's: the test split, one greedy sample per problem.
+    p.add_argument("--source", default="bundled", help="problem source (default: bundled)")
     p.add_argument(
-        "--n", type=int, default=10, help="samples per problem when sampling (default 10)"
+        "--split", choices=["train", "test", "all"], default="test", help="(default: test)"
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        default=1,
+        help="samples per problem (default 1); more than 1 samples at --temperature",
     )
     p.add_argument("--k", type=int, nargs="+", default=[1], help="k values (default: 1)")
-    p.add_argument("--greedy", action="store_true", help="one greedy sample per problem")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--greedy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="greedy decoding, one sample per problem (default: greedy when --n is 1)",
+    )
+    p.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="(default 256)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
