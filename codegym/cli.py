@@ -198,6 +198,14 @@ def _failure_report(index: int, test: Any, got: Any) -> str:
     return "\n".join(out)
 
 
+def _say_between_bars(line: str) -> None:
+    """Print a line above the progress bars (a plain print would land on the end of a bar)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from codegym._dataclass_args import dataclass_values
     from codegym.agents import PRESETS, PPOConfig
@@ -207,29 +215,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = PPOConfig(**settings)
     from codegym.agents.trainer import train
 
+    show_progress = not args.quiet and sys.stderr.isatty()
+    say = _say_between_bars if show_progress else print
+    print(
+        f"training {config.model} on {config.problems} ({config.split or 'all'} split"
+        f"{f', first {config.problem_limit}' if config.problem_limit else ''}): "
+        f"{config.iterations} iterations x {config.episodes_per_iteration} episodes, "
+        f"curriculum {config.curriculum}, FGO {'on' if config.fgo else 'off'}; "
+        f"output {config.output_dir}",
+        flush=True,
+    )
+    print(
+        "(the rollout pass rate is measured at each problem's current CCCS stage, so it falls as "
+        "problems move to harder stages; 'by stage' shows where, and the fixed evaluation, the "
+        "same starts every time, is the measure of progress)",
+        flush=True,
+    )
+
     def report(s) -> None:  # noqa: ANN001
         by_level = " ".join(f"{k[:5]}={v:.2f}" for k, v in s.pass_rate_by_difficulty.items())
-        print(
-            f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level})  "
-            f"kl {s.approx_kl:.4f}  stages {s.stage_histogram}  "
-            f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s update {s.seconds['update']:.1f}s",
-            flush=True,
+        by_stage = " ".join(f"s{k}={r:.2f}/{n}" for k, (r, n) in s.pass_rate_by_stage.items())
+        dropped = f"  ({s.dropped_infra_errors} sandbox errors)" if s.dropped_infra_errors else ""
+        say(
+            f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level}; "
+            f"by stage {by_stage})  kl {s.approx_kl:.4f}  problems per stage {s.stage_histogram}  "
+            f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s "
+            f"update {s.seconds['update']:.1f}s{dropped}"
         )
 
     def evaluated(done: int, evaluation: Any) -> None:
-        print(f"eval after {done:3d} iterations: {evaluation.summary()}", flush=True)
+        say(f"eval after {done:3d} iterations: {evaluation.summary()}")
 
-    result = train(
-        config,
-        progress=not args.quiet and sys.stderr.isatty(),
-        on_iteration=report,
-        on_evaluation=evaluated,
-    )
+    result = train(config, progress=show_progress, on_iteration=report, on_evaluation=evaluated)
+    # (a finished run resumed trains nothing: the trainer's warning says so, on stderr)
+    if result.resumed_from is not None and result.resumed_from < config.iterations:
+        print(f"this run resumed {result.model_path} at iteration {result.resumed_from}")
     if result.evaluations:
         (_, first), (_, last) = result.evaluations[0], result.evaluations[-1]
         print(
-            f"fixed evaluation ({last.episodes} episodes, every stage of every training problem): "
-            f"pass rate {first.pass_rate:.2f} -> {last.pass_rate:.2f}, "
+            f"fixed evaluation ({last.episodes} episodes, {last.method}, every stage of every "
+            f"training problem): pass rate {first.pass_rate:.2f} -> {last.pass_rate:.2f}, "
             f"full task {first.full_task:.2f} -> {last.full_task:.2f}"
         )
     print(f"checkpoint: {result.model_path}")

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +153,7 @@ def stage_evaluation(
     max_context: int = 448,
     device: torch.device,
     pool: ThreadPoolExecutor | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> StageEvaluation:
     """Run every problem of ``problems`` from every curriculum stage and return the pass rates.
 
@@ -160,7 +161,7 @@ def stage_evaluation(
     are forced through ``reset(options={"problem_id", "stage"})`` and must not count as training
     episodes. ``samples = 0`` decodes greedily, one episode per start (as ``PPOConfig.eval_samples``);
     ``n > 0`` draws ``n`` per start from a generator seeded with ``seed``, so two calls on the same
-    model agree exactly.
+    model agree exactly. ``on_progress(n)`` is called as each batch of ``n`` episodes ends.
     """
     greedy = samples == 0
     tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
@@ -179,6 +180,8 @@ def stage_evaluation(
             assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
             if not e.infra_error:  # sandbox failures say nothing about the model
                 outcomes[(pid, stage)].append(e.passed)
+        if on_progress is not None:
+            on_progress(len(chunk))
     rates = {key: float(np.mean(v)) for key, v in outcomes.items()}
     by_stage: dict[int, list[float]] = defaultdict(list)
     by_difficulty: dict[str, list[float]] = defaultdict(list)

@@ -22,7 +22,12 @@ import torch
 
 import codegym  # noqa: F401  (registers the env ids)
 from codegym.agents.config import PPOConfig
-from codegym.agents.evaluate import StageEvaluation, evaluation_envs, stage_evaluation
+from codegym.agents.evaluate import (
+    StageEvaluation,
+    evaluation_envs,
+    stage_evaluation,
+    stage_tasks,
+)
 from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
@@ -52,6 +57,9 @@ class IterationStats:
     reward_mean: float
     pass_rate: float
     pass_rate_by_difficulty: dict[str, float]
+    pass_rate_by_stage: dict[int, tuple[float, int]]
+    """Rollout pass rate and episode count at each start stage (0: the full task). The overall
+    rollout pass rate falls whenever CCCS moves problems to harder stages; this shows where."""
     stage_histogram: dict[int, int]
     policy_loss: float
     value_loss: float
@@ -73,6 +81,9 @@ class TrainResult:
     evaluations: list[tuple[int, StageEvaluation]] = field(default_factory=list)
     """The fixed evaluation (``eval_every``) as ``(PPO iterations done, result)``: the first entry
     is the starting policy, the last the trained one."""
+    resumed_from: int | None = None
+    """The iteration a resumed run started at (None: a fresh run). When it is at least
+    ``config.iterations``, the checkpoint had finished every iteration and nothing was trained."""
 
 
 def _device(spec: str) -> torch.device:
@@ -98,12 +109,16 @@ def _writer(path: str) -> Any:
     return SummaryWriter(path)
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
+def _progress(
+    total: int, initial: int, enabled: bool, desc: str = "PPO", unit: str = "it", leave: bool = True
+) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, initial=initial, desc="PPO", disable=not enabled, unit="it")
+    return tqdm(
+        total=total, initial=initial, desc=desc, disable=not enabled, unit=unit, leave=leave
+    )
 
 
 def train(
@@ -129,6 +144,20 @@ def train(
     # -- 0. Models: the policy (with a value head), its frozen reference, the optimizer ------------
     resuming = cfg.resume and os.path.exists(os.path.join(checkpoint, "trainer_state.pt"))
     if resuming:
+        state = torch.load(
+            os.path.join(checkpoint, "trainer_state.pt"), map_location="cpu", weights_only=False
+        )
+        if state["iteration"] + 1 >= cfg.iterations:
+            logger.warning(
+                "nothing to train: %s has finished %d iterations already (iterations=%d); raise "
+                "iterations (--iterations) to train further, or pass resume=False (--no-resume) "
+                "to start afresh",
+                checkpoint,
+                state["iteration"] + 1,
+                cfg.iterations,
+            )
+            done = state["iteration"] + 1
+            return TrainResult(cfg, [], cfg.output_dir, checkpoint, resumed_from=done)
         model_path = checkpoint
     elif cfg.model == "tiny":
         model_path = build_tiny(
@@ -141,10 +170,14 @@ def train(
     model, tokenizer = load_policy(model_path, device, lora_r=cfg.lora_r if not resuming else 0)
     if not resuming and cfg.sft_steps > 0:
         logger.info("supervised warm start: %d steps", cfg.sft_steps)
+        sft_bar = _progress(cfg.sft_steps, 0, progress, "warm start", "step", leave=False)
         supervised_warm_start(
             model, tokenizer, problems, steps=cfg.sft_steps, learning_rate=cfg.sft_learning_rate,
             max_context=cfg.max_context_tokens, seed=cfg.seed, device=device,
+            on_step=None if sft_bar is None else lambda step, loss: sft_bar.update(1),
         )  # fmt: skip
+        if sft_bar is not None:
+            sft_bar.close()
     model.eval()  # no dropout in RL: rollout and update must agree on log-probs
     reference = _reference_of(model, cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
@@ -173,9 +206,6 @@ def train(
     eval_envs = evaluation_envs(env_kwargs, len(envs)) if cfg.eval_every > 0 else []
     start_iteration = 0
     if resuming:
-        state = torch.load(
-            os.path.join(checkpoint, "trainer_state.pt"), map_location="cpu", weights_only=False
-        )
         optimizer.load_state_dict(state["optimizer"])
         curriculum.load_state_dict(state["curriculum"])
         start_iteration = state["iteration"] + 1
@@ -191,13 +221,20 @@ def train(
     # one per update would give every iteration the same order).
     shuffle_rng = np.random.default_rng([cfg.seed, start_iteration, 1])
     evaluations: list[tuple[int, StageEvaluation]] = []
+    n_eval_episodes = len(stage_tasks(problems)) * max(cfg.eval_samples, 1)
 
     def evaluate(done: int) -> None:
+        eval_bar = _progress(
+            n_eval_episodes, 0, progress, f"fixed evaluation ({done} it)", "ep", leave=False
+        )
         result = stage_evaluation(
             model, tokenizer, eval_envs, problems, samples=cfg.eval_samples,
             temperature=cfg.temperature, seed=cfg.seed,
             max_context=cfg.max_context_tokens, device=device, pool=pool,
+            on_progress=None if eval_bar is None else lambda n: eval_bar.update(n),
         )  # fmt: skip
+        if eval_bar is not None:
+            eval_bar.close()
         evaluations.append((done, result))
         _log_evaluation(writer, done, result)
         if on_evaluation is not None:
@@ -260,7 +297,8 @@ def train(
             writer.close()
         if bar is not None:
             bar.close()
-    return TrainResult(cfg, history, cfg.output_dir, checkpoint, evaluations)
+    resumed_from = start_iteration if resuming else None
+    return TrainResult(cfg, history, cfg.output_dir, checkpoint, evaluations, resumed_from)
 
 
 def training_problems(cfg: PPOConfig) -> list[Problem]:
@@ -426,8 +464,10 @@ def _iteration_stats(
 ) -> IterationStats:
     """The iteration's figures; ``batch`` and ``returns`` are None when nothing was scored."""
     by_difficulty: dict[str, list[bool]] = {}
+    by_stage: dict[int, list[bool]] = {}
     for e in usable:
         by_difficulty.setdefault(e.difficulty, []).append(e.passed)
+        by_stage.setdefault(e.stage, []).append(e.passed)
     masked, explained = 0.0, 0.0
     if batch is not None and returns is not None:
         mask = batch["mask"]
@@ -438,6 +478,7 @@ def _iteration_stats(
         reward_mean=float(np.mean([e.reward for e in usable])) if usable else 0.0,
         pass_rate=float(np.mean([e.passed for e in usable])) if usable else 0.0,
         pass_rate_by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
+        pass_rate_by_stage={k: (float(np.mean(v)), len(v)) for k, v in sorted(by_stage.items())},
         stage_histogram=curriculum.stage_histogram(),
         policy_loss=stats.get("policy_loss", 0.0),
         value_loss=stats.get("value_loss", 0.0),
@@ -476,6 +517,8 @@ def _log(writer: Any, s: IterationStats) -> None:
         writer.add_scalar(f"train/{name}", getattr(s, name), step)
     for difficulty, rate in s.pass_rate_by_difficulty.items():
         writer.add_scalar(f"pass_rate/{difficulty}", rate, step)
+    for stage, (rate, _) in s.pass_rate_by_stage.items():
+        writer.add_scalar(f"pass_rate/stage_{stage}", rate, step)
     for stage, count in s.stage_histogram.items():
         writer.add_scalar(f"curriculum/problems_at_stage_{stage}", count, step)
     stages = [stage for stage, count in s.stage_histogram.items() for _ in range(count)]

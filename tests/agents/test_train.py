@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -34,7 +35,7 @@ def small_config(tmp_path, **overrides) -> PPOConfig:
     return PPOConfig(**settings)
 
 
-def test_short_run_changes_parameters_and_stays_finite(tmp_path):
+def test_short_run_changes_parameters_and_stays_finite(tmp_path, caplog):
     # No warm start: the parameters compared below are the ones PPO started from, so only PPO's
     # updates can change them.
     config = small_config(tmp_path, eval_every=1, problem_limit=2, sft_steps=0)
@@ -49,6 +50,9 @@ def test_short_run_changes_parameters_and_stays_finite(tmp_path):
             assert math.isfinite(value)
         assert set(s.seconds) == {"generation", "sandbox", "update"}
         assert sum(s.stage_histogram.values()) > 0
+        # the rollout pass rate by start stage, over all the iteration's episodes
+        assert sum(n for _, n in s.pass_rate_by_stage.values()) == 4
+        assert all(0.0 <= rate <= 1.0 for rate, _ in s.pass_rate_by_stage.values())
     start, _ = load_policy(str(tmp_path / "run" / "tiny-init"), torch.device("cpu"))
     end, _ = load_policy(result.model_path, torch.device("cpu"))
     changed = [
@@ -61,7 +65,13 @@ def test_short_run_changes_parameters_and_stays_finite(tmp_path):
 
     # Resume: a longer run picks up after the last checkpoint.
     more = train(small_config(tmp_path, iterations=3, problem_limit=2, sft_steps=0), progress=False)
-    assert [s.iteration for s in more.history] == [2]
+    assert [s.iteration for s in more.history] == [2] and more.resumed_from == 2
+    # The same command once more: the run is finished, and it says so instead of training nothing
+    # in silence.
+    with caplog.at_level(logging.WARNING, logger="codegym.agents.trainer"):
+        again = train(small_config(tmp_path, iterations=3, problem_limit=2), progress=False)
+    assert again.history == [] and again.resumed_from == 3
+    assert "nothing to train" in caplog.text and "finished 3 iterations" in caplog.text
 
 
 def test_ablation_switches_are_honoured(tmp_path):
