@@ -34,7 +34,12 @@ def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("iter")]
-    assert len(lines) == 2 and "pass" in lines[0] and "stages" in lines[0]
+    assert (
+        len(lines) == 2
+        and "pass" in lines[0]
+        and "by stage" in lines[0]
+        and "per stage" in lines[0]
+    )
     # The fixed evaluation, before PPO and after the last iteration, then the summary line.
     evals = [line for line in proc.stdout.splitlines() if line.startswith("eval after")]
     assert [line.split()[2] for line in evals] == ["0", "2"]
