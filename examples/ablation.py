@@ -67,17 +67,13 @@ def main() -> None:
     import torch
 
     from codegym.agents import PRESETS, PPOConfig
-    from codegym.agents.policy import load_policy
+    from codegym.agents.policy import load_policy, resolve_device
     from codegym.agents.tiny import build_tiny, supervised_warm_start
     from codegym.agents.trainer import train, training_problems
     from codegym.problems import load
 
     torch.set_num_threads(1)
-    device = torch.device(
-        "cuda"
-        if args.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if args.device == "auto" else args.device)
-    )
+    device = resolve_device(args.device)
     preset = dict(PRESETS["tiny"])
     max_new_tokens = args.max_new_tokens or preset["max_new_tokens"]
     iterations = args.iterations or preset["iterations"]

@@ -21,12 +21,11 @@ import numpy as np
 import torch
 
 import codegym  # noqa: F401  (registers the env ids)
-from codegym.agents.policy import ValueHeadModel, load_policy
+from codegym.agents.policy import ValueHeadModel, load_policy, resolve_device
 from codegym.agents.rollout import collect
 from codegym.curriculum import segment
-from codegym.envs.core import resolve_problems
 from codegym.evaluation import EvalReport, evaluate_programs
-from codegym.problems import Problem
+from codegym.problems import Problem, resolve_problems
 from codegym.sandbox import Executor
 
 __all__ = [
@@ -54,11 +53,7 @@ def evaluate_model(
     seed: int = 0,
 ) -> EvalReport:
     """Generate ``n_samples`` programs per problem (greedy: one) and compute pass@k by difficulty."""
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    dev = resolve_device(device)
     model, tokenizer = load_policy(model_path, dev)
     model.eval()
     pool = resolve_problems(problems, split)

@@ -16,6 +16,7 @@ __all__ = [
     "ValueHeadModel",
     "load_policy",
     "check_model_source",
+    "resolve_device",
     "build_context",
     "SEPARATOR",
     "score_sequences",
@@ -23,6 +24,13 @@ __all__ = [
 
 SEPARATOR = "\n# Python 3 solution\n"
 """Text between the statement and the code in the model's context (in SFT and RL alike)."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
 
 
 @contextlib.contextmanager

@@ -110,9 +110,7 @@ def sft_examples(
         seg = segment(p.canonical_solution)
         statement = tokenizer.encode(p.statement, add_special_tokens=False)[:max_prompt]
         for stage in range(seg.n_stages):
-            start = seg.prefix(stage) if stage > 0 else p.starter_code
-            if start and not start.endswith("\n"):
-                start += "\n"
+            start = seg.start_code(stage, p.starter_code)  # as the env starts the episode
             if not p.canonical_solution.startswith(start):
                 continue
             rest = p.canonical_solution[len(start) :]

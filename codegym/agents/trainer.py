@@ -28,7 +28,7 @@ from codegym.agents.evaluate import (
     stage_evaluation,
     stage_tasks,
 )
-from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
+from codegym.agents.policy import ValueHeadModel, load_policy, resolve_device, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
     explained_variance,
@@ -42,8 +42,7 @@ from codegym.agents.ppo import (
 from codegym.agents.rollout import EpisodeRecord, collect
 from codegym.agents.tiny import build_tiny, supervised_warm_start
 from codegym.curriculum import Curriculum
-from codegym.envs.core import resolve_problems
-from codegym.problems import Difficulty, Problem
+from codegym.problems import Difficulty, Problem, resolve_problems
 from codegym.sandbox import Executor, Limits
 
 __all__ = ["train", "training_problems", "TrainResult", "IterationStats"]
@@ -84,12 +83,6 @@ class TrainResult:
     resumed_from: int | None = None
     """The iteration a resumed run started at (None: a fresh run). When it is at least
     ``config.iterations``, the checkpoint had finished every iteration and nothing was trained."""
-
-
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
 
 
 def _seed_everything(seed: int) -> None:
@@ -136,7 +129,7 @@ def train(
     cfg = config
     _seed_everything(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     os.makedirs(cfg.output_dir, exist_ok=True)
     checkpoint = os.path.join(cfg.output_dir, "checkpoint")
     problems = training_problems(cfg)

@@ -17,6 +17,7 @@ from codegym.problems.loaders._registry import (
     register_dir_layout,
     register_layout,
     register_source,
+    resolve_problems,
     sources,
 )
 from codegym.problems.model import apps_call_comparator
@@ -31,5 +32,6 @@ __all__ = [
     "register_dir_layout",
     "register_layout",
     "register_source",
+    "resolve_problems",
     "sources",
 ]

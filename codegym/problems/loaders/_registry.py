@@ -20,16 +20,17 @@ import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codegym.errors import ProblemFormatError, ProblemLoadError, UnknownNameError
+from codegym.errors import ConfigError, ProblemFormatError, ProblemLoadError, UnknownNameError
 from codegym.problems.model import Problem, problem_from_record
 
 __all__ = [
     "load",
+    "resolve_problems",
     "register_source",
     "sources",
     "detect_layout",
@@ -92,6 +93,30 @@ def load(
     if split is not None:
         problems = [p for p in problems if p.split in (split, None)]
     return problems[:limit] if limit is not None else problems
+
+
+def resolve_problems(
+    problems: str | os.PathLike[str] | Sequence[Problem] | None, split: str | None
+) -> list[Problem]:
+    """What an env or trainer is given as its problems, as a list: a source name or a path
+    (:func:`load`), or a list of problems; filtered to ``split`` (problems without one stay).
+
+    Raises :class:`ConfigError` for an item that is not a :class:`Problem` or an empty result.
+    """
+    if problems is None or isinstance(problems, (str, os.PathLike)):
+        out = load(problems, split=split)
+    else:
+        out = list(problems)
+        for i, p in enumerate(out):
+            if not isinstance(p, Problem):
+                raise ConfigError(
+                    f"problems[{i}] is a {type(p).__name__}, not a codegym.problems.Problem"
+                )
+        if split is not None:
+            out = [p for p in out if p.split in (split, None)]
+    if not out:
+        raise ConfigError(f"no problems to train on (problems={problems!r}, split={split!r})")
+    return out
 
 
 # -- layouts ------------------------------------------------------------------------------------------
