@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from codegym.envs import SUBMIT, CodeGenEnv, CodeGenLineEnv, register_envs
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place the version is set: pyproject.toml reads it here
 __all__ = ["SUBMIT", "CodeGenEnv", "CodeGenLineEnv", "__version__"]
 
 register_envs()

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +21,20 @@ import numpy as np
 import torch
 
 import codegym  # noqa: F401  (registers the env ids)
-from codegym.agents.policy import ValueHeadModel, load_policy
+from codegym.agents.policy import ValueHeadModel, load_policy, resolve_device
 from codegym.agents.rollout import collect
 from codegym.curriculum import segment
-from codegym.envs.core import resolve_problems
 from codegym.evaluation import EvalReport, evaluate_programs
-from codegym.problems import Problem
+from codegym.problems import Problem, resolve_problems
 from codegym.sandbox import Executor
 
-__all__ = ["evaluate_model", "StageEvaluation", "stage_evaluation", "stage_tasks"]
+__all__ = [
+    "evaluate_model",
+    "StageEvaluation",
+    "evaluation_envs",
+    "stage_evaluation",
+    "stage_tasks",
+]
 
 
 def evaluate_model(
@@ -48,11 +53,7 @@ def evaluate_model(
     seed: int = 0,
 ) -> EvalReport:
     """Generate ``n_samples`` programs per problem (greedy: one) and compute pass@k by difficulty."""
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    dev = resolve_device(device)
     model, tokenizer = load_policy(model_path, dev)
     model.eval()
     pool = resolve_problems(problems, split)
@@ -106,13 +107,27 @@ class StageEvaluation:
     """How many episodes the figures average over."""
     passed: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     """``(problem id, stage) -> fraction of its samples that passed``."""
+    samples: int = 0
+    """Episodes per start: 0 greedy decoding (one each), ``n`` sampled ones."""
+
+    @property
+    def method(self) -> str:
+        """How the episodes were decoded, for labels: ``"greedy"`` or ``"sampled, n per start"``."""
+        return "greedy" if self.samples == 0 else f"sampled, {self.samples} per start"
 
     def summary(self) -> str:
         stages = " ".join(f"s{k}={v:.2f}" for k, v in sorted(self.by_stage.items()))
         return (
             f"pass rate {self.pass_rate:.2f} (all stages), {self.full_task:.2f} (full task); "
-            f"by stage {stages}; {self.episodes} episodes"
+            f"by stage {stages}; {self.episodes} episodes ({self.method})"
         )
+
+
+def evaluation_envs(env_kwargs: dict[str, Any], n: int) -> list[gym.Env]:
+    """``n`` envs for :func:`stage_evaluation` made like the training envs from ``env_kwargs``
+    (same problems, tokenizer, sandbox and limits) but with a curriculum of their own, so the
+    evaluation's forced starts never count as training episodes."""
+    return [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in range(n)]
 
 
 def stage_tasks(problems: Sequence[Problem]) -> list[tuple[str, int]]:
@@ -133,6 +148,7 @@ def stage_evaluation(
     max_context: int = 448,
     device: torch.device,
     pool: ThreadPoolExecutor | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> StageEvaluation:
     """Run every problem of ``problems`` from every curriculum stage and return the pass rates.
 
@@ -140,7 +156,7 @@ def stage_evaluation(
     are forced through ``reset(options={"problem_id", "stage"})`` and must not count as training
     episodes. ``samples = 0`` decodes greedily, one episode per start (as ``PPOConfig.eval_samples``);
     ``n > 0`` draws ``n`` per start from a generator seeded with ``seed``, so two calls on the same
-    model agree exactly.
+    model agree exactly. ``on_progress(n)`` is called as each batch of ``n`` episodes ends.
     """
     greedy = samples == 0
     tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
@@ -159,6 +175,8 @@ def stage_evaluation(
             assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
             if not e.infra_error:  # sandbox failures say nothing about the model
                 outcomes[(pid, stage)].append(e.passed)
+        if on_progress is not None:
+            on_progress(len(chunk))
     rates = {key: float(np.mean(v)) for key, v in outcomes.items()}
     by_stage: dict[int, list[float]] = defaultdict(list)
     by_difficulty: dict[str, list[float]] = defaultdict(list)
@@ -172,4 +190,5 @@ def stage_evaluation(
         by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
         episodes=sum(len(v) for v in outcomes.values()),
         passed=rates,
+        samples=samples,
     )

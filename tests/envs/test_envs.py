@@ -413,14 +413,15 @@ def test_line_env_refuses_shared_memory_up_front():
         )
 
     with pytest.raises(ValueError, match="shared_memory=False"):
-        envs = gym.vector.AsyncVectorEnv([make_env, make_env])
-        try:
-            envs.reset(seed=0, options={"problem_id": ADD.id})
-            line = "a, b = map(int, input().split())"
-            obs, *_ = envs.step((line, line))
-            assert obs["code"] == (line + "\n", line + "\n")
-        finally:
-            envs.close(terminate=True)
+        gym.vector.AsyncVectorEnv([make_env, make_env])
+    envs = gym.vector.AsyncVectorEnv([make_env, make_env], shared_memory=False)  # as it says
+    try:
+        envs.reset(seed=0, options={"problem_id": ADD.id})
+        line = "a, b = map(int, input().split())"
+        obs, *_ = envs.step((line, line))
+        assert obs["code"] == (line + "\n", line + "\n")
+    finally:
+        envs.close(terminate=True)
 
 
 @pytest.mark.filterwarnings("ignore:.*(Worker|Traceback|Raising):UserWarning")
