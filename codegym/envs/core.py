@@ -23,7 +23,14 @@ from codegym.sandbox import (
     statement_map,
 )
 
-__all__ = ["Coverage", "EpisodeCore", "Episode", "line_mask", "resolve_problems"]
+__all__ = [
+    "Coverage",
+    "EpisodeCore",
+    "Episode",
+    "line_mask",
+    "resolve_problems",
+    "stage_label",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +158,11 @@ class Episode:
         }
 
 
-def check_settings(render_mode: str | None, render_modes: Sequence[str], **sizes: int) -> None:
-    """Raise :class:`ConfigError` for a size that is not a positive int or an unknown render mode."""
+def check_settings(**sizes: int) -> None:
+    """Raise :class:`ConfigError` for a size that is not a positive int."""
     for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    if render_mode is not None and render_mode not in render_modes:
-        raise ConfigError(
-            f"render_mode must be one of {list(render_modes)} or None, got {render_mode!r}"
-        )
 
 
 class EpisodeCore:
@@ -275,13 +278,19 @@ def registered_limit(spec: Any) -> int | None:
     return registered.max_episode_steps if registered is not None else None
 
 
+def stage_label(stage: int, n_stages: int) -> str:
+    """``"stage k/K"``: the episode's curriculum stage over the problem's last one, ``K =
+    n_stages - 1`` (the longest prefix; 0 is the whole task). The one way codegym writes a stage."""
+    return f"stage {stage}/{n_stages - 1}"
+
+
 def render_ansi(episode: Episode | None, generated: str, info: dict[str, Any] | None) -> str:
     """Statement, prefix, generated code marked by coverage (``+`` executed, ``-`` not), outcome."""
     if episode is None:
         return "(no episode: call reset())\n"
     p = episode.problem
     out = [
-        f"== {p.id} [{p.difficulty.value}] stage {episode.stage}/{episode.n_stages - 1} ==",
+        f"== {p.id} [{p.difficulty.value}] {stage_label(episode.stage, episode.n_stages)} ==",
         p.statement.rstrip(),
         "",
     ]
