@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,6 +167,38 @@ def check_settings(**sizes: int) -> None:
             raise ConfigError(f"{name} must be a positive int, got {value!r}")
 
 
+_checked: dict[tuple[str, str], bool] = {}
+_checked_lock = threading.Lock()
+
+
+def check_canonical(problem: Problem, executor: Executor, limits: Limits | None) -> bool | None:
+    """Whether ``problem``'s canonical solution passes its own tests, checked once per process
+    (per problem id and solution text). A failing one is warned about (``UserWarning`` naming the
+    problem) and still served: the warning says what CCCS prefixes and rewards then mean. None
+    when there is nothing to check (no canonical solution) or the sandbox failed (not cached)."""
+    if not problem.canonical_solution.strip():
+        return None
+    key = (problem.id, problem.canonical_solution)
+    with _checked_lock:
+        if key in _checked:
+            return _checked[key]
+    result = executor.run(problem.canonical_solution, problem, limits=limits, coverage=False)
+    if result.outcome is Outcome.INFRA_ERROR:
+        return None
+    with _checked_lock:
+        _checked[key] = result.passed
+    if not result.passed:
+        first = next((t for t in result.tests if not t.passed), None)
+        why = result.outcome.value + (f" ({first.detail})" if first and first.detail else "")
+        warnings.warn(
+            f"problem {problem.id!r}: its canonical solution fails its own tests ({why}); "
+            "CCCS prefixes are cut from it and may be wrong. Served anyway; find such problems "
+            "with `codegym problems validate` and fix or drop them",
+            stacklevel=4,
+        )
+    return result.passed
+
+
 class EpisodeCore:
     """Problems, curriculum, sandbox and reward for one env."""
 
@@ -205,6 +239,7 @@ class EpisodeCore:
             problem = self.by_id[pid]
         else:
             raise UnknownNameError("problem_id", pid, self.by_id)
+        check_canonical(problem, self.executor, self.limits)
         n_stages = self.curriculum.n_stages(problem.id)
         stage = options.get("stage")
         if stage is None:

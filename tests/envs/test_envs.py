@@ -594,3 +594,26 @@ def test_ansi_render_shows_statement_prefix_coverage_and_outcome(env_id, warm_ex
     assert "  - else:" not in lines and "  + else:" in lines  # `else:` takes its body's mask
     assert "  +     print(best, total)" in lines
     assert "outcome: passed" in text
+
+
+# -- problems served with a broken canonical solution ----------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_a_broken_canonical_solution_is_warned_about_once(env_id, warm_executor):
+    broken = Problem(
+        id=f"broken-{env_id}",
+        statement="Print the line you read.",
+        tests=(TestCase.stdio("hello\n", "hello\n"),),
+        canonical_solution="x = input()\nif x:\n    print(x.upper())\n",
+    )
+    env = make(env_id, warm_executor, problems=[broken, ADD])
+    with pytest.warns(
+        UserWarning, match=f"problem 'broken-{env_id}': its canonical solution fails"
+    ):
+        env.reset(options={"problem_id": broken.id})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # checked once per process: no second warning
+        env.reset(options={"problem_id": broken.id})
+        env.reset(options={"problem_id": ADD.id})  # a sound solution: never a warning
+        make(env_id, warm_executor, problems=[broken]).reset()
