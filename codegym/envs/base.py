@@ -92,20 +92,21 @@ class CodeEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
             raise EnvStateError("step() called after the episode ended; call reset()")
         return self._episode
 
-    def _finish(
-        self, generated: str, *, terminated: bool, episode: Episode | None = None
-    ) -> tuple[float, dict[str, Any]]:
+    def _finish(self, generated: str, *, terminated: bool) -> tuple[float, dict[str, Any]]:
         """End the episode: run and score ``generated`` (after the episode's start code), render
         in human mode; returns ``(reward, info)``."""
-        episode = episode or self._episode
-        assert episode is not None
+        assert self._episode is not None
+        reward, info = self.core.finish(self._episode, generated)
+        self._close(info, terminated=terminated)
+        return reward, info
+
+    def _close(self, info: dict[str, Any], *, terminated: bool) -> None:
+        """Mark the episode ended with the terminal ``info`` of :meth:`EpisodeCore.finish`."""
         self._done = True
-        reward, info = self.core.finish(episode, generated)
         info["truncated_program"] = not terminated
         self._last_info = info
         if self.render_mode == "human":
             self.render()
-        return reward, info
 
     def render(self) -> str | None:
         """Text in ``"ansi"`` mode, printed in ``"human"`` mode, None otherwise."""
