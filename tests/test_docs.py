@@ -28,3 +28,4 @@ def test_docs_build_strict(tmp_path):
     assert "WARNING" not in output, output[-5000:]
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "envs" / "codegen" / "index.html").is_file()
+    assert (tmp_path / "site" / "envs" / "coderepair" / "index.html").is_file()

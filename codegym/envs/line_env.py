@@ -118,6 +118,23 @@ class CodeGenLineEnv(CodeEnv[dict[str, str], str]):
     Under `gymnasium.vector.AsyncVectorEnv`, pass `shared_memory=False` (text observations do not
     fit shared memory; the env says so if you forget).
 
+    ## Examples
+
+    ```pycon
+    >>> import gymnasium as gym
+    >>> import codegym
+    >>> env = gym.make("CodeGenLine-v0", curriculum="none")  # always the whole task
+    >>> obs, info = env.reset(seed=0, options={"problem_id": "intro-a-001"})
+    >>> for line in ["k = int(input())", "print(input())"]:
+    ...     obs, reward, terminated, truncated, info = env.step(line)
+    >>> obs["code"]
+    'k = int(input())\\nprint(input())\\n'
+    >>> obs, reward, terminated, truncated, info = env.step(codegym.SUBMIT)
+    >>> reward, info["outcome"], info["coverage"]["line_mask"].tolist()
+    (-0.3, 'wrong_answer', [1, 1])
+
+    ```
+
     ## Version History
 
     - v0: Initial version.

@@ -240,6 +240,7 @@ class CodeRepairEnv(CodeEnv[str, str]):
 
     ## Examples
 
+    ```pycon
     >>> import gymnasium as gym
     >>> import codegym
     >>> env = gym.make("CodeRepair-v0", split="test", max_turns=2)
@@ -251,6 +252,8 @@ class CodeRepairEnv(CodeEnv[str, str]):
     Visible test 1 of 2 failed (0 of 2 passed). Wrong answer.
     >>> reward, terminated, truncated
     (0.0, False, False)
+
+    ```
 
     ## Version History
 
@@ -370,14 +373,42 @@ class CodeRepairEnv(CodeEnv[str, str]):
             self._turn += 1
             shaped = self.turn_reward_fn(result) if self.turn_reward_fn is not None else 0.0
             return self._obs(), float(shaped), False, False, turn_info
-        reward, info = self.core.finish(episode, program)
-        if info["infra_error"]:  # the scoring run failed: the turn is void, as above
+        return self._score(program, turn_info, terminated=terminated)
+
+    def submit(self, program: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """End the episode now with ``program``: score it on all tests (a terminating turn, with
+        no visible-test feedback first). Not part of the Gymnasium API: it serves loops whose
+        agent decides when it is done, such as the ``submit`` tool of
+        :class:`codegym.integrations.repair_tools.RepairTools`. A sandbox failure voids it, as
+        in :meth:`step`. ``info["visible_outcome"]`` and ``info["visible_pass_fraction"]`` come
+        from the visible tests' share of the run."""
+        self._check_step()
+        program = self._check_action(program)
+        self._program = program
+        self._feedback = "Program submitted: it is scored on all tests."
+        turn_info = {"turn": self._turn + 1, "feedback": self._feedback, "infra_error": False}
+        return self._score(program, turn_info, terminated=True)
+
+    def _score(
+        self, program: str, turn_info: dict[str, Any], *, terminated: bool
+    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """The last turn: score ``program`` on all tests and end the episode, or void the turn
+        when the sandbox failed."""
+        assert self._episode is not None
+        reward, info = self.core.finish(self._episode, program)
+        if info["infra_error"]:
+            visible, _ = self._split_tests(self._episode.problem)
             self._feedback = feedback_text(program, visible, info["result"])
             void = {**turn_info, "feedback": self._feedback, "turn": self._turn}
             void["visible_outcome"] = Outcome.INFRA_ERROR.value
             void["infra_error"], void["infra_error_message"] = True, info["infra_error_message"]
             return self._obs(), 0.0, False, False, void
         self._turn += 1
+        if "visible_outcome" not in turn_info:  # submitted: the visible share of the run
+            shown = info["result"].tests[: len(self._split_tests(self._episode.problem)[0])]
+            first_failure = next((t.outcome.value for t in shown if not t.passed), "passed")
+            turn_info["visible_outcome"] = first_failure
+            turn_info["visible_pass_fraction"] = sum(t.passed for t in shown) / len(shown)
         for key in ("stage", "n_stages", "prefix", "curriculum"):
             info.pop(key, None)  # no curriculum here
         info.update(turn_info)

@@ -100,6 +100,22 @@ class CodeGenEnv(CodeEnv[dict[str, np.ndarray], int]):
     infrastructure error all-zeros. `coverage` is a Mapping, not a dict, so vector envs keep each
     sub-env's masks whole (`infos["coverage"][i]["token_mask"]`).
 
+    ## Examples
+
+    ```pycon
+    >>> import gymnasium as gym
+    >>> import codegym
+    >>> env = gym.make("CodeGen-v0", curriculum="none")  # always the whole task
+    >>> obs, info = env.reset(seed=0, options={"problem_id": "intro-a-001"})
+    >>> info["stage"], info["n_stages"], obs["generated_len"]
+    (0, 2, array([0]))
+    >>> eos = env.unwrapped.tokenizer.eos_token_id
+    >>> obs, reward, terminated, truncated, info = env.step(eos)  # submit an empty program
+    >>> reward, terminated, info["outcome"]
+    (-0.3, True, 'wrong_answer')
+
+    ```
+
     ## Version History
 
     - v0: Initial version.

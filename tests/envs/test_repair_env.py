@@ -358,3 +358,15 @@ def test_a_problem_with_few_tests_keeps_one_hidden(warm_executor):
     )
     _, info = make(warm_executor, problems=[one], visible_tests=5).reset()
     assert (info["visible_tests"], info["hidden_tests"]) == (1, 1)
+
+
+def test_submit_ends_the_episode_with_the_program_scored_on_all_tests(warm_executor):
+    env = make(warm_executor)
+    env.reset(options={"problem_id": SQUARE.id})
+    env.step("print(9)\n")
+    obs, reward, terminated, truncated, info = env.unwrapped.submit(LOOKUP)
+    assert (reward, terminated, truncated, info["turn"]) == (pytest.approx(-0.3), True, False, 2)
+    assert info["visible_outcome"] == "passed" and info["visible_pass_fraction"] == 1.0
+    assert info["pass_fraction"] == pytest.approx(2 / 5) and "Program submitted" in obs
+    with pytest.raises(EnvStateError, match="after the episode ended"):
+        env.unwrapped.submit(LOOKUP)
