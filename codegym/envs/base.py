@@ -24,8 +24,8 @@ class CodeEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
     """Base class of the codegym envs (not registered itself).
 
     Holds the :class:`EpisodeCore`, refuses ``step`` before ``reset`` and after the end, computes
-    the episode's step limit once (:attr:`max_steps`), ends episodes through :meth:`_finish`, and
-    renders. A ``render_mode`` the envs do not implement (Stable-Baselines3's ``make_vec_env``
+    the episode's step limit once (:attr:`max_steps`), ends episodes (run, score, render)
+    and renders. A ``render_mode`` the envs do not implement (Stable-Baselines3's ``make_vec_env``
     asks for ``"rgb_array"``) is not an error, as in Gymnasium: it warns and turns rendering off
     (``render_mode`` None, ``render()`` returns None).
     """
