@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -124,7 +125,8 @@ def feedback_text(
     elif result.outcome is Outcome.COMPILE_ERROR:
         line = result.tests[0].exception_line if result.tests else None
         where = f" (line {line})" if line else ""
-        text = f"Your program does not compile{where}: {_cap(result.compile_error or '')}"
+        message = re.sub(r" \(<\w+>, line \d+\)$", "", result.compile_error or "")
+        text = f"Your program does not compile{where}: {_cap(message)}"
     elif result.passed:
         text = f"Your program passed all {n} visible test{'s' * (n != 1)}."
     else:
