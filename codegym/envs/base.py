@@ -4,7 +4,7 @@ and the end of an episode (run, score, render). Subclasses translate actions and
 from __future__ import annotations
 
 import warnings
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import gymnasium as gym
 
@@ -20,7 +20,7 @@ RENDER_MODES = ["ansi", "human"]
 """Render modes codegym's envs implement."""
 
 
-class CodeEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
+class CodeEnv(gym.Env[ObsType, ActType]):
     """Base class of the codegym envs (not registered itself).
 
     Holds the :class:`EpisodeCore`, refuses ``step`` before ``reset`` and after the end, computes

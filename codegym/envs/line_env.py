@@ -67,7 +67,8 @@ class AnyText(spaces.Text):
 @create_shared_memory.register(AnyText)
 def _no_shared_memory(space: AnyText, n: int = 1, ctx: Any = None) -> Any:
     raise CustomSpaceError(
-        "CodeGenLine-v0 observations are text; run it in AsyncVectorEnv with shared_memory=False"
+        "CodeGenLine-v0 and CodeRepair-v0 observations are text; run them in AsyncVectorEnv "
+        "with shared_memory=False"
     )
 
 

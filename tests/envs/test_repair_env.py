@@ -112,6 +112,24 @@ def test_the_env_pickles_and_the_copy_plays_on(warm_executor):
     copy.close()
 
 
+def _square_env() -> gym.Env:
+    return gym.make(
+        "CodeRepair-v0", problems=[SQUARE], split=None, executor=Executor(workers=1), limits=FAST
+    )
+
+
+def test_the_env_runs_under_async_vector_env():
+    envs = gym.vector.AsyncVectorEnv([_square_env, _square_env], shared_memory=False)
+    try:
+        obs, info = envs.reset(seed=0)
+        assert all(SQUARE.statement in o for o in obs)
+        obs, reward, terminated, truncated, info = envs.step(("print(9)\n", SQUARE_SOLUTION))
+        assert list(terminated) == [False, True] and list(reward) == [0.0, 1.0]
+        assert "Wrong answer" in obs[0] and list(info["turn"]) == [1, 1]
+    finally:
+        envs.close()
+
+
 # -- hidden tests ---------------------------------------------------------------------------------
 
 
