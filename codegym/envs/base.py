@@ -31,6 +31,7 @@ class CodeEnv(gym.Env[ObsType, ActType]):
     """
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": 4}
+    _limit_name = "the step limit"  # the keyword that sets the env's own limit, for messages
 
     core: EpisodeCore
     _episode: Episode | None
@@ -81,9 +82,6 @@ class CodeEnv(gym.Env[ObsType, ActType]):
                 stacklevel=3,
             )
         return self._episode
-
-    _limit_name = "the step limit"
-    """The keyword that sets the env's own step limit, for messages."""
 
     def _check_step(self) -> Episode:
         if self._episode is None:

@@ -84,6 +84,8 @@ class CodeGenEnv(CodeEnv[dict[str, np.ndarray], int]):
     - `reward`: a name from `codegym.rewards.REWARDS` or a callable.
     - `limits`: `codegym.sandbox.Limits` for each test.
     - `executor`: a `codegym.sandbox.Executor` (default: the shared one, one worker per core).
+    - `render_mode`: `"ansi"` (text), `"human"` (printed at the end of an episode) or None. Other
+      modes (Stable-Baselines3's `make_vec_env` asks for `"rgb_array"`) warn and render nothing.
 
     ## Info
 

@@ -6,18 +6,15 @@ into an observation is detectable by plain substring search.
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
 import tempfile
-import threading
-import time
 import warnings
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from faults import kill_server_during
 from gymnasium.utils.env_checker import check_env
 from sample_problems import CLASSIFY
 
@@ -272,24 +269,6 @@ def test_turn_reward_shapes_the_earlier_turns_only(warm_executor):
 # -- infrastructure errors ------------------------------------------------------------------------
 
 
-def _kill_server_during(executor: Executor, action, *, after_runs: int = 0) -> Any:
-    """Run ``action`` in a thread; once the executor's only server has finished ``after_runs``
-    runs and taken the next one, kill it (a real sandbox failure, as in test_recovery.py)."""
-    (server,) = list(executor._idle.queue)
-    runs = executor.stats["runs"]
-    out: list[Any] = []
-    worker = threading.Thread(target=lambda: out.append(action()))
-    worker.start()
-    deadline = time.monotonic() + 20
-    while executor.stats["runs"] < runs + after_runs or executor._idle.qsize():
-        assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.01)
-    time.sleep(0.3)
-    os.kill(server.proc.pid, signal.SIGKILL)
-    worker.join(timeout=60)
-    return out[0]
-
-
 def test_infra_errors_end_nothing_and_score_nothing():
     sleepy = "import time\ntime.sleep(3)\nprint(9)\n"
     # Answers the visible tests at once, sleeps on the hidden ones.
@@ -302,7 +281,7 @@ def test_infra_errors_end_nothing_and_score_nothing():
         env = make(executor, max_turns=2)
         env.reset(options={"problem_id": SQUARE.id})
         # 1. the run on the visible tests fails: the turn is void
-        obs, reward, terminated, truncated, info = _kill_server_during(
+        obs, reward, terminated, truncated, info = kill_server_during(
             executor, lambda: env.step(sleepy)
         )
         assert (reward, terminated, truncated) == (0.0, False, False)
@@ -313,7 +292,7 @@ def test_infra_errors_end_nothing_and_score_nothing():
         _, _, _, _, info = env.step("print(9)\n")
         assert info["turn"] == 1 and info["infra_error"] is False
         # 3. the scoring run of the last turn fails: void too, the episode goes on
-        obs, reward, terminated, truncated, info = _kill_server_during(
+        obs, reward, terminated, truncated, info = kill_server_during(
             executor, lambda: env.step(sleepy_hidden), after_runs=1
         )
         assert info["visible_outcome"] == "infra_error"

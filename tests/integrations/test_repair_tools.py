@@ -100,3 +100,23 @@ def test_the_tools_have_the_signatures_and_docstrings_trl_needs(factory):
         assert schema["function"]["parameters"]["properties"]["code"]["type"] == "string"
         assert schema["function"]["parameters"]["required"] == ["code"]
         assert schema["function"]["parameters"]["properties"]["code"]["description"]
+
+
+def test_a_sandbox_failure_is_not_charged_to_the_model(caesar, caplog):
+    from faults import kill_server_during
+
+    sleepy = "import time\ntime.sleep(3)\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        executor = Executor(workers=1, cache_size=0, limits=Limits(cpu_time=1))
+        executor.run("print(1)\n", [TestCase.stdio("", "1\n")])
+    with executor:
+        tools = RepairTools(executor=executor)
+        tools.reset(**row())
+        text = kill_server_during(executor, lambda: tools.submit(sleepy))
+        assert "infrastructure reasons" in text and "does not count" in text
+        with caplog.at_level("WARNING", logger="codegym.integrations.repair_tools"):
+            assert tools.get_reward() == 0.0  # not -1: nothing the model did was judged
+        assert "sandbox failed" in caplog.text
+        assert "Submitted" in tools.submit(caesar.canonical_solution)  # the rollout goes on
+        assert tools.get_reward() == 1.0
