@@ -202,7 +202,8 @@ class CodeRepairEnv(CodeEnv[str, str]):
     ## Starting State
 
     A problem drawn uniformly with `self.np_random` (or `reset(options={"problem_id": ...})`).
-    There is no curriculum: the agent always writes the whole program.
+    There is no curriculum: the agent always writes the whole program. A problem whose canonical
+    solution fails its own tests is served with a warning, as in `CodeGen-v0`.
 
     ## Episode End
 
@@ -229,6 +230,7 @@ class CodeRepairEnv(CodeEnv[str, str]):
       the last on its visible-test result.
     - `max_prompt_chars`, `max_code_chars`, `max_feedback_chars`: sizes of the statement, the
       program and the feedback.
+    - `render_mode`: `"ansi"`, `"human"` or None, as `CodeGen-v0`.
 
     ## Info
 

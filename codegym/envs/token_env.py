@@ -60,6 +60,10 @@ class CodeGenEnv(CodeEnv[dict[str, np.ndarray], int]):
     A problem drawn uniformly with `self.np_random` (or `reset(options={"problem_id": ...})`), and
     the problem's current curriculum stage (or `options={"stage": k}`). Stage 0 starts from the
     starter code only; stage k > 0 from the canonical solution cut before a conditional statement.
+    The first time a process serves a problem, the env runs its canonical solution on its tests
+    (once per problem and process); a solution that fails them is served anyway, with a
+    `UserWarning` naming the problem, since its prefixes and the problem itself may be wrong
+    (`codegym problems validate` finds such problems up front).
 
     ## Episode End
 
