@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +34,12 @@ FEEDBACK = ("tests", "coverage")
 
 _FIELD_CHARS = 600  # one input, expected or actual output in the feedback
 _RECORDED_MAX = 1024  # return values kept for call-test feedback
+_UNKNOWN = object()  # a return value the recorder did not see
+_LIMITS = {
+    Outcome.TIMEOUT: "Time limit exceeded",
+    Outcome.MEMORY_LIMIT: "Memory limit exceeded",
+    Outcome.OUTPUT_LIMIT: "Output limit exceeded",
+}
 
 
 class _Recorder:
@@ -55,9 +61,6 @@ class _Recorder:
 
     def produced(self, program: str, test: TestCase) -> Any:
         return self.values.get((program, id(test)), _UNKNOWN)
-
-
-_UNKNOWN = object()
 
 
 def _cap(text: str, limit: int = _FIELD_CHARS) -> str:
@@ -93,12 +96,9 @@ def _failure_text(test: TestCase, tr: TestResult, produced: Any) -> str:
             expected = _cap(repr(test.expected))
             return f"Wrong answer.\n{given}\nExpected return value: {expected}\nYour return value: {actual}"
         return f"The check failed.\n{given}"
-    if tr.outcome is Outcome.TIMEOUT:
-        return f"Time limit exceeded ({tr.detail}).\n{given}"
-    if tr.outcome is Outcome.MEMORY_LIMIT:
-        return f"Memory limit exceeded ({tr.detail}).\n{given}"
-    if tr.outcome is Outcome.OUTPUT_LIMIT:
-        return f"Output limit exceeded ({tr.detail}).\n{given}"
+    if tr.outcome in _LIMITS:
+        detail = f" ({tr.detail})" if tr.detail else ""
+        return f"{_LIMITS[tr.outcome]}{detail}.\n{given}"
     message = tr.detail or tr.exception or "the program failed"
     return f"Runtime error{where}: {_cap(message)}\n{given}"
 
@@ -108,7 +108,7 @@ def feedback_text(
     tests: Sequence[TestCase],
     result: ExecutionResult,
     *,
-    produced: Any = None,
+    produced: Callable[[TestCase], Any] | None = None,
     coverage: bool = False,
     max_chars: int = 2000,
 ) -> str:

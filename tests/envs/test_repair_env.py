@@ -209,6 +209,14 @@ def test_feedback_names_the_first_failing_visible_test(warm_executor):
         assert "Expected return value: 'negative'\nYour return value: 'zero'" in text
 
 
+def test_feedback_names_the_limit_a_program_hit(warm_executor):
+    env = make(warm_executor, limits=Limits(cpu_time=1, output_bytes=1000))
+    env.reset(options={"problem_id": SQUARE.id})
+    text = _feedback(env, "print('x' * 100000)\n")
+    assert text.startswith("Visible test 1 of 2 failed") and "Output limit exceeded" in text
+    assert "Input:\n3" in text
+
+
 def test_feedback_is_capped(warm_executor):
     env = make(warm_executor, max_feedback_chars=200)
     env.reset(options={"problem_id": SQUARE.id})
