@@ -141,9 +141,10 @@ def evaluate_repair(
 ) -> RepairReport:
     """Greedy pass@1 of a saved model with ``turns`` turns of feedback from ``CodeRepair-v0``.
 
-    Each turn the model reads the env's observation (statement, its last program, the visible
-    tests' feedback) followed by the separator and the starter code, and writes a whole new
-    program; the episode ends when a program passes the visible tests or after ``turns + 1``
+    The first program comes from the context the agent trains on (statement, separator, starter
+    code), so its pass@1 is the plain greedy one; then each turn the model reads the env's
+    observation (statement, its last program, the visible tests' feedback) followed by the
+    separator and the starter code, and writes a whole new program; the episode ends when a program passes the visible tests or after ``turns + 1``
     programs. The first and the last program of each episode are then scored on all tests.
     """
     dev = _device(device)
@@ -186,7 +187,9 @@ def evaluate_repair(
             obs, _ = env.reset(options={"problem_id": problem.id})
             done, voided = False, 0
             while not done:
-                program = write(obs, problem.starter_code)
+                # The first program from the context the agent trains on; then the env's text.
+                text = obs if problem.id in first else problem.statement
+                program = write(text, problem.starter_code)
                 first.setdefault(problem.id, [program])
                 obs, _, terminated, truncated, info = env.step(program)
                 done = terminated or truncated
