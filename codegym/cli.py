@@ -267,6 +267,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ks = sorted(set(args.k))
     split = None if args.split == "all" else args.split
+    if args.repair_turns:
+        return _evaluate_repair(args)
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
 
@@ -281,6 +283,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
             greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
         )  # fmt: skip
+    print(report.table())
+    return EXIT_OK
+
+
+def _evaluate_repair(args: argparse.Namespace) -> int:
+    if args.repair_turns < 0 or not args.model:
+        print(
+            "codegym: error: --repair-turns needs --model (a model writes the repairs) and K >= 0",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from codegym.agents.evaluate import evaluate_repair
+
+    report = evaluate_repair(
+        args.model, turns=args.repair_turns, problems=args.source,
+        split=None if args.split == "all" else args.split,
+        max_new_tokens=args.max_new_tokens, device=args.device,
+    )  # fmt: skip
     print(report.table())
     return EXIT_OK
 
@@ -474,6 +494,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="(default 256)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--repair-turns",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --model: greedy pass@1 after K turns of visible-test feedback in CodeRepair-v0, "
+        "next to pass@1 without (default 0: plain pass@k)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
