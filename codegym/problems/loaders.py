@@ -3,7 +3,8 @@
 ``load(source)`` accepts a registered name (``"bundled"``, ``"humaneval"``, ``"apps"``) or a path to
 a file or directory whose layout is detected: codegym JSONL, APPS+ ``data.json``, APPS rows
 (``codeparrot/apps``: ``question``, ``solutions``, ``input_output``), the original APPS directory
-layout, or HumanEval JSONL(.gz). Bad records are all reported together with their positions;
+layout, HumanEval JSONL(.gz), or verl-style rows (parquet or JSONL: see
+:mod:`codegym.problems.verl_loader`). Bad records are all reported together with their positions;
 ``skip_invalid=True`` drops them instead, with a warning that counts them.
 """
 
@@ -34,6 +35,7 @@ from codegym.problems.model import (
     apps_call_comparator,
     problem_from_record,
 )
+from codegym.problems.verl_loader import is_verl_record, load_verl
 from codegym.sandbox import TestCase
 
 __all__ = ["load", "register_source", "sources", "apps_call_comparator", "detect_layout"]
@@ -195,7 +197,10 @@ def _first(record: dict[str, Any], keys: Iterable[str]) -> Any:
 
 
 def detect_layout(path: Path) -> str:
-    """Name the layout of ``path``: ``codegym``, ``apps_plus``, ``apps_rows``, ``apps_dir``, ``humaneval``."""
+    """Name the layout of ``path``: ``codegym``, ``apps_plus``, ``apps_rows``, ``apps_dir``,
+    ``humaneval``, ``verl``."""
+    if path.suffix == ".parquet":  # the only parquet layout codegym reads
+        return "verl"
     if path.is_dir():
         if (
             any((child / "question.txt").exists() for child in _subdirs(path))
@@ -218,6 +223,8 @@ def detect_layout(path: Path) -> str:
 
 
 def _match_layout(keys: set[str]) -> str | None:
+    if is_verl_record(keys):
+        return "verl"
     if {"task_id", "prompt", "test", "entry_point"} <= keys:
         return "humaneval"
     if "input_output" in keys and ({"question", "solutions"} & keys):
@@ -235,6 +242,7 @@ def _unknown_layout(path: Path, keys: set[str]) -> str:
         "APPS+ data.json": "canonical_solution, inputs, outputs, a statement, difficulty, id",
         "APPS rows": "question, solutions, input_output",
         "HumanEval": "task_id, prompt, test, entry_point",
+        "verl rows": "data_source, prompt, reward_model.ground_truth, extra_info",
     }
     lines = "; ".join(f"{k}: {v}" for k, v in expected.items())
     raise ProblemLoadError(
@@ -252,6 +260,8 @@ def load_path(path: Path, *, skip_invalid: bool = False) -> list[Problem]:
     layout = detect_layout(path)
     if layout == "apps_dir":
         return load_apps_dir(path, skip_invalid=skip_invalid)
+    if layout == "verl":
+        return load_verl(path, skip_invalid=skip_invalid)
     if path.is_dir():
         path = path / ("data.json" if (path / "data.json").exists() else "problems.jsonl")
     records = _read_json_records(path)
