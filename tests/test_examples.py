@@ -69,3 +69,15 @@ def test_reference_agent_example_smoke(tmp_path):
         "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(tmp_path / "agent"),
     )  # fmt: skip
     assert "iteration 0" in out and "pass@1" in out
+
+
+def test_trl_grpo_example_smoke(tmp_path):
+    pytest.importorskip("trl")
+    out = run_example(
+        "trl_grpo.py", "--problems", "2", "--sft-steps", "2", "--steps", "2", "--generations", "2",
+        "--max-completion-length", "16", "--save-steps", "2", "--output-dir", str(tmp_path / "grpo"),
+    )  # fmt: skip
+    steps = [line.split()[1] for line in out.splitlines() if line.startswith("step")]
+    assert steps == ["1", "2"] and "final stages" in out
+    assert (tmp_path / "grpo" / "checkpoint-2" / "codegym_curriculum.json").is_file()
+    assert (tmp_path / "grpo" / "curriculum.json").is_file()

@@ -19,7 +19,7 @@ StepCoder's CCCS and FGO (``pip install "codegym[trl]"``)::
 **Where each part goes.** The reward function scores a whole batch in one
 :meth:`~codegym.sandbox.Executor.run_many` on a warm pool and returns ``None`` (TRL drops the
 sample from that reward) for sandbox failures. CCCS lives in a dataset *transform*
-(:meth:`datasets.Dataset.with_transform`): TRL reads rows one at a time as it samples them, so each
+(``datasets.Dataset.with_transform``): TRL reads rows one at a time as it samples them, so each
 time a problem is drawn its prompt carries the prefix of its current stage; the reward function
 records each result in the same :class:`~codegym.curriculum.Curriculum`, which moves the stages.
 FGO needs the coverage of a completion *before* the loss is built, and TRL's only way to mask a

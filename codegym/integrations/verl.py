@@ -15,7 +15,7 @@ so scoring needs nothing on the worker but codegym. ``data_source`` starts with 
 verl's built-in routing for ``apps``/``taco``/``codecontests`` does not claim the rows.
 
 The other way, ``codegym.problems.load("rows.parquet")`` reads verl-style code datasets (see
-:mod:`codegym.problems.verl_loader`).
+``codegym.problems.verl_loader``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 a file or directory whose layout is detected: codegym JSONL, APPS+ ``data.json``, APPS rows
 (``codeparrot/apps``: ``question``, ``solutions``, ``input_output``), the original APPS directory
 layout, HumanEval JSONL(.gz), or verl-style rows (parquet or JSONL: see
-:mod:`codegym.problems.verl_loader`). Bad records are all reported together with their positions;
+``codegym.problems.verl_loader``). Bad records are all reported together with their positions;
 ``skip_invalid=True`` drops them instead, with a warning that counts them.
 """
 
