@@ -381,6 +381,39 @@ def _train_config_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_export_verl(args: argparse.Namespace) -> int:
+    from codegym.integrations.verl import export
+
+    n = export(
+        args.source,
+        args.out,
+        split=args.split,
+        prompt_style=args.prompt_style,
+        system_prompt=args.system_prompt,
+    )
+    print(f"wrote {n} rows to {args.out}")
+    return EXIT_OK
+
+
+def add_export_parser(sub: Any) -> None:
+    """``codegym export verl SOURCE OUT.parquet``."""
+    export = sub.add_parser("export", help="write problems in another trainer's dataset format")
+    esub = export.add_subparsers(dest="format", required=True)
+    p = esub.add_parser(
+        "verl",
+        help="verl's parquet rows (prompt, reward_model.ground_truth with the tests, extra_info)",
+        description="Writes one row per problem for verl; score them with "
+        "reward.custom_reward_function.path=pkg://codegym.integrations.verl "
+        "reward.custom_reward_function.name=compute_score. Needs pyarrow (codegym[verl]).",
+    )
+    p.add_argument("source", help="source name (bundled, humaneval, apps) or a path")
+    p.add_argument("out", help="the parquet file to write")
+    p.add_argument("--split", choices=["train", "test"], help="only this split")
+    p.add_argument("--prompt-style", choices=["chat", "plain"], default="chat")
+    p.add_argument("--system-prompt", help="a system message to put before each prompt")
+    p.set_defaults(func=cmd_export_verl)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="codegym", description="Gymnasium environments for RL on code generation."
@@ -524,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seconds", type=float, default=2.0, help="throughput probe length (default 2)")
     p.set_defaults(func=cmd_doctor)
+
+    add_export_parser(sub)
     return parser
 
 

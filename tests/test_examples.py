@@ -80,3 +80,15 @@ def test_repair_scripted_example():
     assert len(outcomes) == 6 and outcomes[0::3] == ["compile_error"] * 2
     assert outcomes[2::3] == ["passed"] * 2  # the wrong-answer bug, then fixed
     assert "--- what the agent sees after turn 1 ---" in out and "### Feedback" in out
+
+
+def test_trl_grpo_example_smoke(tmp_path):
+    pytest.importorskip("trl")
+    out = run_example(
+        "trl_grpo.py", "--problems", "2", "--sft-steps", "2", "--steps", "2", "--generations", "2",
+        "--max-completion-length", "16", "--save-steps", "2", "--output-dir", str(tmp_path / "grpo"),
+    )  # fmt: skip
+    steps = [line.split()[1] for line in out.splitlines() if line.startswith("step")]
+    assert steps == ["1", "2"] and "final stages" in out
+    assert (tmp_path / "grpo" / "checkpoint-2" / "codegym_curriculum.json").is_file()
+    assert (tmp_path / "grpo" / "curriculum.json").is_file()
