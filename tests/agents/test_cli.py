@@ -64,7 +64,7 @@ def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
     )
     proc = codegym(
         "evaluate", "--model", str(out / "checkpoint"), "--source", str(source),
-        "--repair-turns", "1", "--max-new-tokens", "16", cwd=str(tmp_path),
+        "--split", "all", "--repair-turns", "1", "--max-new-tokens", "16", cwd=str(tmp_path),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pass@1 after 1 repair turn(s)" in proc.stdout
