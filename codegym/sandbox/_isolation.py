@@ -185,7 +185,9 @@ def expose_readonly(paths: list[str]) -> list[str]:
     groups: dict[str, list[str]] = {}
     for path in paths:
         real = os.path.realpath(path)
-        if os.path.isdir(real):
+        # A path this process cannot read itself (a user's PYTHONPATH entry under /root) cannot
+        # be bound either: programs go without it rather than without every namespace.
+        if os.path.isdir(real) and os.access(real, os.R_OK | os.X_OK):
             top = _blocking_ancestor(real)
             if top is not None:
                 groups.setdefault(top, []).append(real)
