@@ -65,3 +65,22 @@ def test_trl_reward_benchmark():
     pytest.importorskip("trl")
     out = run_benchmark("trl_reward.py", "--batch", "8", "--reps", "1")
     assert re.search(r"ratio sandbox.run loop / reward_function:" + RATIO, out), out
+
+
+@LINUX
+def test_sandbox_scaling_benchmark():
+    out = run_benchmark(
+        "sandbox_scaling.py",
+        "--workers",
+        "1",
+        "2",
+        "--processes",
+        "2",
+        "--reps",
+        "1",
+        "--limit",
+        "6",
+    )
+    assert re.search(r"fork floor, one core, no isolation:\s+\d", out), out
+    assert re.search(r"^\s+2\s+\d+\.\d\s+\d+\.\d\dx\s+\d+%", out, re.M), out
+    assert re.search(r"2 processes x 1 workers, unpinned:\s+\d+\.\d programs/s together", out), out
