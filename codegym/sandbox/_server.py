@@ -45,6 +45,7 @@ from typing import Any
 
 from codegym.sandbox import _isolation
 from codegym.sandbox._instrument import instrument, recorder
+from codegym.sandbox.lines import statement_map
 from codegym.sandbox.types import TestKind
 
 # Modules programs commonly import, loaded once here so a forked child finds them in memory.
@@ -708,8 +709,21 @@ class Server:
                 return {"infra_error": raw["detail"], "tests": results}
             if limits.stop_after_timeout and raw["status"] in ("timeout", "memory", "output"):
                 stop = True
-        # Coverage marks sit on statement lines only: the caller need not map the lines it gets.
-        return {"tests": results, "statement_lines": bool(job.get("instrumented"))}
+        # Coverage marks sit on statement lines already; line events are mapped to their
+        # statements here, in parallel over the workers, not in the caller, which one process
+        # serves for every worker.
+        mapped = bool(job.get("instrumented")) or not job["coverage"]
+        if not mapped:
+            try:
+                mapping = statement_map.__wrapped__(program)  # once per program: no cache
+            except (RecursionError, MemoryError, SyntaxError, ValueError):
+                mapping = None  # the caller tries again, and reports it there
+            if mapping is not None:
+                for raw in results:
+                    if raw.get("lines"):
+                        raw["lines"] = sorted({mapping[n] for n in raw["lines"] if n in mapping})
+                mapped = True
+        return {"tests": results, "statement_lines": mapped}
 
     @staticmethod
     def _compile_instrumented(
