@@ -223,22 +223,30 @@ def _parents_between(top: str, path: str) -> list[str]:
 
 
 def private_tmp(run_root: str, size_mb: int) -> None:
-    """Give this namespace fresh temp directories: ``/tmp`` root-owned (programs write only in
-    their cwd), ``/dev/shm`` writable by all (POSIX semaphores: ``multiprocessing``), the others
-    closed."""
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={size_mb}m")
-    for path, mode in (
-        ("/var/tmp", "755"),
-        ("/dev/shm", "1777"),
-        ("/run/lock", "755"),
-        ("/dev/mqueue", "755"),
+    """Give this namespace fresh temp directories: ``/tmp`` holding only ``run_root`` (a tmpfs of
+    ``size_mb`` for the tests' working directories), ``/dev/shm`` writable by all (POSIX
+    semaphores: ``multiprocessing``), the others empty and read-only. :func:`seal_tmp` then makes
+    ``/tmp`` itself read-only: where programs share this process's uid (an ordinary user), its
+    mode alone would not keep them out."""
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    os.makedirs(run_root, mode=0o755, exist_ok=True)
+    mount("tmpfs", run_root, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={size_mb}m")
+    for path, flags, mode in (
+        ("/var/tmp", MS_RDONLY, "755"),
+        ("/dev/shm", 0, "1777"),
+        ("/run/lock", MS_RDONLY, "755"),
+        ("/dev/mqueue", MS_RDONLY, "755"),
     ):
         if os.path.isdir(path) and not os.path.islink(path):
             try:
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64m")
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | flags, f"mode={mode},size=64m")
             except OSError:
                 pass
-    os.makedirs(run_root, mode=0o755, exist_ok=True)
+
+
+def seal_tmp() -> None:
+    """Make the private ``/tmp`` read-only (its run folder, a mount of its own, stays writable)."""
+    mount("none", "/tmp", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -267,6 +275,7 @@ def setup_namespaces(expose: list[str], run_root: str, tmp_mb: int) -> list[str]
             os.makedirs(path, exist_ok=True)
             mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
             remount_readonly(path)
+        seal_tmp()
     finally:
         for fd in held.values():
             os.close(fd)
