@@ -267,6 +267,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ks = sorted(set(args.k))
     split = None if args.split == "all" else args.split
+    if args.repair_turns:
+        return _evaluate_repair(args)
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
 
@@ -281,6 +283,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
             greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
         )  # fmt: skip
+    print(report.table())
+    return EXIT_OK
+
+
+def _evaluate_repair(args: argparse.Namespace) -> int:
+    if args.repair_turns < 0 or not args.model:
+        print(
+            "codegym: error: --repair-turns needs --model (a model writes the repairs) and K >= 0",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from codegym.agents.evaluate import evaluate_repair
+
+    report = evaluate_repair(
+        args.model, turns=args.repair_turns, problems=args.source,
+        split=None if args.split == "all" else args.split,
+        max_new_tokens=args.max_new_tokens, device=args.device,
+    )  # fmt: skip
     print(report.table())
     return EXIT_OK
 
@@ -324,6 +344,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from codegym.sandbox.doctor import diagnose
+
+    diagnosis = diagnose(seconds=args.seconds)
+    print("\n".join(diagnosis.lines()))
+    return EXIT_OK if diagnosis.error is None else EXIT_USAGE
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 
@@ -351,6 +379,39 @@ def _train_config_arguments(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help=argparse.SUPPRESS,
     )
+
+
+def cmd_export_verl(args: argparse.Namespace) -> int:
+    from codegym.integrations.verl import export
+
+    n = export(
+        args.source,
+        args.out,
+        split=args.split,
+        prompt_style=args.prompt_style,
+        system_prompt=args.system_prompt,
+    )
+    print(f"wrote {n} rows to {args.out}")
+    return EXIT_OK
+
+
+def add_export_parser(sub: Any) -> None:
+    """``codegym export verl SOURCE OUT.parquet``."""
+    export = sub.add_parser("export", help="write problems in another trainer's dataset format")
+    esub = export.add_subparsers(dest="format", required=True)
+    p = esub.add_parser(
+        "verl",
+        help="verl's parquet rows (prompt, reward_model.ground_truth with the tests, extra_info)",
+        description="Writes one row per problem for verl; score them with "
+        "reward.custom_reward_function.path=pkg://codegym.integrations.verl "
+        "reward.custom_reward_function.name=compute_score. Needs pyarrow (codegym[verl]).",
+    )
+    p.add_argument("source", help="source name (bundled, humaneval, apps) or a path")
+    p.add_argument("out", help="the parquet file to write")
+    p.add_argument("--split", choices=["train", "test"], help="only this split")
+    p.add_argument("--prompt-style", choices=["chat", "plain"], default="chat")
+    p.add_argument("--system-prompt", help="a system message to put before each prompt")
+    p.set_defaults(func=cmd_export_verl)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -466,6 +527,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
     p.add_argument("--max-new-tokens", type=int, default=256, help="(default 256)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--repair-turns",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --model: greedy pass@1 after K turns of visible-test feedback in CodeRepair-v0, "
+        "next to pass@1 without (default 0: plain pass@k)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -478,6 +547,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=int, default=64, help="programs to run (default 64)")
     p.add_argument("--steps", type=int, default=20000, help="env steps (default 20000)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "doctor",
+        help="what isolation the sandbox gets on this machine, and its throughput",
+        description="Starts a sandbox executor and reports what this machine gives it (a uid of "
+        "its own, namespaces, cgroups, seccomp, a readable interpreter), what it does without what "
+        "is missing, and a short throughput probe. Run it first in a new container.",
+    )
+    p.add_argument("--seconds", type=float, default=2.0, help="throughput probe length (default 2)")
+    p.set_defaults(func=cmd_doctor)
+
+    add_export_parser(sub)
     return parser
 
 

@@ -58,3 +58,10 @@ def test_env_step_benchmark():
     out = run_benchmark("env_step.py", "--steps", "2000", "--episodes", "2", "--reps", "1")
     assert re.search(r"ratio wrapped env / action loop: \d", out), out
     assert "terminal step: median" in out
+
+
+@LINUX
+def test_trl_reward_benchmark():
+    pytest.importorskip("trl")
+    out = run_benchmark("trl_reward.py", "--batch", "8", "--reps", "1")
+    assert re.search(r"ratio sandbox.run loop / reward_function:" + RATIO, out), out

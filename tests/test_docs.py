@@ -28,6 +28,7 @@ def test_docs_build_strict(tmp_path):
     assert "WARNING" not in output, output[-5000:]
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "envs" / "codegen" / "index.html").is_file()
+    assert (tmp_path / "site" / "envs" / "coderepair" / "index.html").is_file()
 
 
 def test_the_bundled_set_figures_in_the_docs_are_the_bundled_set():

@@ -73,3 +73,26 @@ def test_reference_agent_example_smoke(tmp_path):
         "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(tmp_path / "agent"),
     )  # fmt: skip
     assert "iteration 0" in out and "pass@1" in out
+
+
+def test_repair_scripted_example():
+    out = run_example("repair_scripted.py", "--problems", "2", "--show")
+    ends = [line for line in out.splitlines() if line.strip().startswith("end:")]
+    assert len(ends) == 2
+    assert all("terminated after 3 turns, reward +1.0, all tests: passed" in e for e in ends)
+    outcomes = [line.split()[2] for line in out.splitlines() if line.startswith("  turn ")]
+    assert len(outcomes) == 6 and outcomes[0::3] == ["compile_error"] * 2
+    assert outcomes[2::3] == ["passed"] * 2  # the wrong-answer bug, then fixed
+    assert "--- what the agent sees after turn 1 ---" in out and "### Feedback" in out
+
+
+def test_trl_grpo_example_smoke(tmp_path):
+    pytest.importorskip("trl")
+    out = run_example(
+        "trl_grpo.py", "--problems", "2", "--sft-steps", "2", "--steps", "2", "--generations", "2",
+        "--max-completion-length", "16", "--save-steps", "2", "--output-dir", str(tmp_path / "grpo"),
+    )  # fmt: skip
+    steps = [line.split()[1] for line in out.splitlines() if line.startswith("step")]
+    assert steps == ["1", "2"] and "final stages" in out
+    assert (tmp_path / "grpo" / "checkpoint-2" / "codegym_curriculum.json").is_file()
+    assert (tmp_path / "grpo" / "curriculum.json").is_file()

@@ -54,6 +54,33 @@ def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "pass@1" in proc.stdout and "overall" in proc.stdout
 
+    # Repair: greedy pass@1 of the first program, and of the last after one turn of feedback,
+    # on three problems. A first program that passes all tests passes the visible ones and ends
+    # its episode, so the repaired figure can only be as high or higher.
+    from codegym.problems import load, problem_to_record
+
+    source = tmp_path / "three.jsonl"
+    source.write_text(
+        "".join(json.dumps(problem_to_record(p)) + "\n" for p in load(split="train")[:3])
+    )
+    proc = codegym(
+        "evaluate", "--model", str(out / "checkpoint"), "--source", str(source),
+        "--split", "all", "--repair-turns", "1", "--max-new-tokens", "16", cwd=str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pass@1 after 1 repair turn(s)" in proc.stdout
+    overall = next(line for line in proc.stdout.splitlines() if line.startswith("overall"))
+    n, before, after = overall.split()[1:]
+    assert n == "3" and 0.0 <= float(before) <= float(after) <= 100.0
+
+
+def test_repair_turns_need_a_model(tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("")
+    proc = codegym("evaluate", "--samples", str(samples), "--repair-turns", "2", cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert "--repair-turns needs --model" in proc.stderr
+
 
 def test_evaluate_samples_file(tmp_path):
     from codegym.problems import load

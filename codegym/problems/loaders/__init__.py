@@ -7,7 +7,7 @@ layouts. To add a layout, write a module that calls ``register_layout`` (or
 
 from __future__ import annotations
 
-from codegym.problems.loaders import _apps, _bundled, _humaneval  # noqa: F401  (register)
+from codegym.problems.loaders import _apps, _bundled, _humaneval, _verl  # noqa: F401  (register)
 from codegym.problems.loaders._apps import load_apps_dir
 from codegym.problems.loaders._bundled import bundled_split
 from codegym.problems.loaders._registry import (

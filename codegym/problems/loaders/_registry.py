@@ -182,10 +182,13 @@ def register_dir_layout(
 def detect_layout(path: Path) -> str:
     """Name the layout of ``path`` (``codegym``, ``apps_plus``, ``apps_rows``, ``apps_dir``,
     ``humaneval``, or one registered since)."""
-    if path.is_dir():
-        for dir_layout in _DIR_LAYOUTS:
+    for dir_layout in _DIR_LAYOUTS:  # folders, and files a suffix names (parquet)
+        try:
             if dir_layout.match(path):
                 return dir_layout.name
+        except OSError:  # a folder layout asked about a file
+            continue
+    if path.is_dir():
         for name in ("data.json", "problems.jsonl"):
             if (path / name).exists():
                 return detect_layout(path / name)
