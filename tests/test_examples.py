@@ -86,6 +86,7 @@ def test_repair_scripted_example():
     assert "--- what the agent sees after turn 1 ---" in out and "### Feedback" in out
 
 
+@pytest.mark.slow  # GRPO training through TRL, about 25 s
 def test_trl_grpo_example_smoke(tmp_path):
     pytest.importorskip("trl")
     out = run_example(
