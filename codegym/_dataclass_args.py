@@ -80,7 +80,9 @@ def add_dataclass_arguments(
     """Add one flag per field of ``cls`` to ``parser`` (a parser or an argument group).
 
     ``skip`` names fields left out; ``aliases`` maps a field to older flag spellings that keep
-    working but are not listed in ``--help``. Returns the field names given flags.
+    working but are not listed in ``--help`` (a bool's alias gets its ``--no-`` form too, so
+    alias a ``--no-x`` flag as a ``store_const`` argument instead). Returns the field names given
+    flags; fields of types a flag cannot carry (dicts, say) are left out.
     """
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
@@ -103,8 +105,9 @@ def add_dataclass_arguments(
             kwargs = {"type": converter[0], "metavar": converter[1]}
             shown = f"{doc} (default: {default})"
         parser.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=shown, **kwargs)
+        hidden = {"dest": f.name, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
         for alias in aliases.get(f.name, ()):
-            parser.add_argument(alias, dest=f.name, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)  # fmt: skip
+            parser.add_argument(alias, **hidden, **kwargs)
         added.append(f.name)
     return added
 

@@ -19,6 +19,7 @@ def run_example(name: str, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow  # SB3 PPO training, about 15 s
 def test_sb3_ppo_example():
     pytest.importorskip("stable_baselines3")
     out = run_example("sb3_ppo.py", "--timesteps", "256", "--max-new-tokens", "16")
@@ -43,6 +44,7 @@ def test_scripted_agent_example():
     assert "wrong variant" in out and " 0 - " in out  # a masked line
 
 
+@pytest.mark.slow  # trains a policy, about 8 s
 def test_fgo_policy_gradient_example():
     pytest.importorskip("torch")
     out = run_example("fgo_policy_gradient.py", "--iterations", "3", "--episodes", "2")
@@ -53,6 +55,7 @@ def test_fgo_policy_gradient_example():
     ]
 
 
+@pytest.mark.slow  # 4 short trainings, about 25 s
 def test_ablation_example_smoke(tmp_path):
     pytest.importorskip("transformers")
     out = run_example(
@@ -62,6 +65,7 @@ def test_ablation_example_smoke(tmp_path):
     assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out
 
 
+@pytest.mark.slow  # training and pass@1 on 105 problems, about 45 s
 def test_reference_agent_example_smoke(tmp_path):
     pytest.importorskip("transformers")
     out = run_example(
@@ -82,6 +86,7 @@ def test_repair_scripted_example():
     assert "--- what the agent sees after turn 1 ---" in out and "### Feedback" in out
 
 
+@pytest.mark.slow  # GRPO training through TRL, about 25 s
 def test_trl_grpo_example_smoke(tmp_path):
     pytest.importorskip("trl")
     out = run_example(

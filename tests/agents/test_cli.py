@@ -25,6 +25,7 @@ def codegym(*args: str, cwd: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # the README's demo command end to end, about 20 s
 def test_train_preset_tiny_reduced_budget_then_evaluate(tmp_path):
     out = tmp_path / "run"
     proc = codegym(
