@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import json
 import logging
@@ -95,11 +96,9 @@ def _server_command(fd: int) -> list[str]:
 
 
 class _Server:
-    """One sandbox server process and the socket to it. ``cpu`` is the CPU it is pinned to while
-    it serves :meth:`Executor.run_many` (None: never pinned)."""
+    """One sandbox server process and the socket to it."""
 
-    def __init__(self, cpu: int | None = None) -> None:
-        self.cpu = cpu
+    def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self._errlog = tempfile.TemporaryFile()
         env = {
@@ -192,11 +191,12 @@ class Executor:
     Executors pickle as their configuration, so envs holding one can go to subprocesses.
 
     With ``pin_workers`` (the default), :meth:`run_many` runs each server, and the tests it
-    starts, on a CPU of its own (the least used of those this process may run on) for as long as
-    the batch lasts: the cores then stay busy through the hand-offs between caller, server and
-    test, where the scheduler leaves some idle. Single :meth:`run` calls (an env's) never pin, so
-    executors in many processes do not pile onto the same CPUs. Turn it off when other heavy work
-    shares the CPUs with a batch: a pinned server cannot move away from a busy core.
+    starts, on a CPU of its own for as long as the batch lasts: the cores then stay busy through
+    the hand-offs between caller, server and test, where the scheduler leaves some idle. A batch
+    locks the CPUs it pins to on the whole machine (a lock file per CPU), so batches of executors
+    in several processes never pin onto the same CPUs; runs that find no CPU free go unpinned.
+    Single :meth:`run` calls (an env's) never pin. Turn it off when other heavy work shares the
+    CPUs with a batch: a pinned server cannot move away from a busy core.
     """
 
     def __init__(
@@ -227,7 +227,6 @@ class Executor:
         self.features: list[str] = []
         self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
         self._pid = os.getpid()
-        self._pinned: dict[int, int] = {}  # live pinned servers per CPU
         atexit.register(self.close)
 
     def _check_fork(self) -> None:
@@ -272,13 +271,11 @@ class Executor:
                 return server
             self._discard(server)
             return self._acquire()
-        cpu = self._pick_cpu() if self.pin_workers else None
         try:
-            server = _Server(cpu)
+            server = _Server()
         except BaseException:
             with self._lock:
                 self._started -= 1
-                self._unpin(cpu)
             raise
         if server.warnings and not self.features:
             for message in server.warnings:
@@ -286,22 +283,10 @@ class Executor:
         self.features = server.features
         return server
 
-    def _pick_cpu(self) -> int:
-        with self._lock:
-            cpu = min(sorted(os.sched_getaffinity(0)), key=lambda c: self._pinned.get(c, 0))
-            self._pinned[cpu] = self._pinned.get(cpu, 0) + 1
-        return cpu
-
-    def _unpin(self, cpu: int | None) -> None:
-        """Forget a pinned server (the caller holds ``_lock``)."""
-        if cpu is not None:
-            self._pinned[cpu] -= 1
-
     def _discard(self, server: _Server) -> None:
         server.close()
         with self._lock:
             self._started -= 1
-            self._unpin(server.cpu)
 
     def _release(self, server: _Server) -> None:
         if self._closed:
@@ -333,7 +318,7 @@ class Executor:
         comparator: Comparator | None = None,
     ) -> ExecutionResult:
         """Run ``program`` against every test; see :func:`codegym.sandbox.run`."""
-        return self._run(program, tests_or_problem, limits, coverage, comparator, pin=False)
+        return self._run(program, tests_or_problem, limits, coverage, comparator)
 
     def _run(
         self,
@@ -342,8 +327,7 @@ class Executor:
         limits: Limits | None,
         coverage: bool | None,
         comparator: Comparator | None,
-        *,
-        pin: bool,
+        cpus: queue.SimpleQueue[int] | None = None,
     ) -> ExecutionResult:
         self._check_fork()
         if not isinstance(program, str):
@@ -372,9 +356,15 @@ class Executor:
         )  # see _server.HARD_WALL_FACTOR
         server: _Server | None = None
         healthy = False  # whether the server may serve another run after this one
+        cpu = None  # the CPU this run's server and tests are pinned to (None: all of them)
+        if cpus is not None:
+            try:
+                cpu = cpus.get_nowait()
+            except queue.Empty:
+                pass
         try:
             server = self._acquire()
-            job["cpu"] = server.cpu if pin else None
+            job["cpu"] = cpu
             reply = server.call(job, budget)
             healthy = not reply.get("retired")  # a retiring server exits after this reply
         except SandboxError as exc:
@@ -384,6 +374,8 @@ class Executor:
         finally:
             if server is not None:
                 (self._release if healthy else self._discard)(server)
+            if cpu is not None:
+                cpus.put(cpu)  # type: ignore[union-attr]
         result = _build_result(program, tests, reply, comparator, time.perf_counter() - start)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
@@ -412,9 +404,58 @@ class Executor:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
             pool = self._pool
-        pin = self.pin_workers
-        futures = [pool.submit(self._run, p, t, limits, coverage, None, pin=pin) for p, t in jobs]
-        return [f.result() for f in futures]
+        held = _lock_cpus(min(self.workers, len(jobs))) if self.pin_workers else {}
+        cpus: queue.SimpleQueue[int] | None = None
+        if held:
+            cpus = queue.SimpleQueue()
+            for cpu in held:
+                cpus.put(cpu)
+        try:
+            futures = [pool.submit(self._run, p, t, limits, coverage, None, cpus) for p, t in jobs]
+            return [f.result() for f in futures]
+        finally:
+            for fd in held.values():
+                os.close(fd)
+
+
+CPU_LOCK_DIR = "/tmp/codegym-cpus"
+
+
+def _lock_cpus(count: int) -> dict[int, int]:
+    """Up to ``count`` CPUs of this process's that no batch on this machine holds, each with the
+    descriptor holding its lock; fewer (or none) where other batches hold the rest."""
+    held: dict[int, int] = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
+        if len(held) == count:
+            break
+        fd = _try_cpu_lock(cpu)
+        if fd is not None:
+            held[cpu] = fd
+    return held
+
+
+def _try_cpu_lock(cpu: int) -> int | None:
+    """An open descriptor holding this machine's lock on ``cpu``, or None where another holds it
+    (or locks cannot be made here)."""
+    try:
+        os.makedirs(CPU_LOCK_DIR, exist_ok=True)
+        os.chmod(CPU_LOCK_DIR, 0o1777)  # every user's executors share the CPUs
+    except OSError:
+        pass
+    try:
+        fd = os.open(
+            os.path.join(CPU_LOCK_DIR, f"{cpu}.lock"),
+            os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC,
+            0o644,
+        )
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _without_expectations(test: TestCase) -> TestCase:
