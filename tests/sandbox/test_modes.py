@@ -129,3 +129,22 @@ def test_degraded_modes_say_so_once(recwarn):
     else:
         assert 1 <= len(ours) <= 2, [str(w.message) for w in ours]
         assert len({str(w.message) for w in ours}) == len(ours)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a directory the sandbox's uid cannot read")
+def test_a_site_packages_programs_cannot_read_fails_loudly(tmp_path_factory):
+    """The self-check at start: a site-packages directory on the caller's path that the sandbox's
+    uid cannot read (a virtualenv with private permissions) is a failure of the sandbox, said with
+    its remedy, never a program's runtime error."""
+    private = tmp_path_factory.mktemp("codegym-private-venv") / "site-packages"
+    private.mkdir()
+    os.chmod(private, 0o700)
+    sys.path.append(str(private))
+    try:
+        with Executor(workers=1, limits=LIMITS) as ex:
+            result = ex.run("print('ok')\n", OK)
+    finally:
+        sys.path.remove(str(private))
+    assert result.outcome is Outcome.INFRA_ERROR, result.outcome
+    assert f"cannot read {private}" in result.infra_error
+    assert "where every user can read them" in result.infra_error
