@@ -662,7 +662,7 @@ class Server:
         limits = job["limits"]
         # Children never need the expected answers (the caller judges); a program could find them
         # in its own memory (gc, frames) and print them.
-        job["tests"] = [_without_expectations(t) for t in job["tests"]]
+        job["tests"] = [_without_expectations(t) for t in pickle.loads(job.pop("tests_blob"))]
         # Every line number the program can have is below max_line ("\r" ends a line too).
         job["max_line"] = min(program.count("\n") + program.count("\r") + 2, COV_LINES - 1)
         try:

@@ -222,6 +222,7 @@ class Executor:
         self._started = 0
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, ExecutionResult] = OrderedDict()
+        self._prepared: OrderedDict[int, tuple[tuple[TestCase, ...], bytes, bytes]] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
         self.features: list[str] = []
@@ -336,7 +337,8 @@ class Executor:
         comparator = comparator or own_comparator or default_comparator
         limits = limits or self.limits
         coverage = self.coverage if coverage is None else coverage
-        key = _cache_key(program, tests, limits, coverage, comparator)
+        tests_blob, digest = self._prepare(tests)
+        key = _cache_key(program, digest, limits, coverage, comparator)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -345,12 +347,7 @@ class Executor:
                 return replace(hit, cached=True)
         start = time.perf_counter()
         # Expected answers never leave this process: the comparison happens here.
-        job = {
-            "program": program,
-            "tests": [_without_expectations(t) for t in tests],
-            "limits": limits,
-            "coverage": coverage,
-        }
+        job = {"program": program, "tests_blob": tests_blob, "limits": limits, "coverage": coverage}
         budget = 30.0 + sum(
             5 * limits.effective_wall_time + 5.0 for _ in tests
         )  # see _server.HARD_WALL_FACTOR
@@ -388,6 +385,23 @@ class Executor:
                     self._cache.popitem(last=False)
         return result
 
+    def _prepare(self, tests: tuple[TestCase, ...]) -> tuple[bytes, bytes]:
+        """The tests as the server gets them (pickled, expected answers removed) and their
+        digest for cache keys: made once per test tuple (a problem's), since RL batches run many
+        programs against the same problems."""
+        entry = self._prepared.get(id(tests))
+        if entry is not None and entry[0] is tests:
+            return entry[1], entry[2]
+        blob = pickle.dumps(
+            [_without_expectations(t) for t in tests], protocol=pickle.HIGHEST_PROTOCOL
+        )
+        digest = hashlib.sha256(pickle.dumps(tests, protocol=4)).digest()
+        with self._lock:
+            self._prepared[id(tests)] = (tests, blob, digest)  # holds tests: the id stays theirs
+            if len(self._prepared) > PREPARED_SIZE:
+                self._prepared.popitem(last=False)
+        return blob, digest
+
     def run_many(
         self,
         jobs: Iterable[tuple[str, TestsLike]],
@@ -419,6 +433,8 @@ class Executor:
 
 
 CPU_LOCK_DIR = "/tmp/codegym-cpus"
+PREPARED_SIZE = 1024
+"""Test tuples whose pickled form an executor keeps (a problem set's worth)."""
 
 
 def _lock_cpus(count: int) -> dict[int, int]:
@@ -467,11 +483,12 @@ def _without_expectations(test: TestCase) -> TestCase:
 
 
 def _cache_key(
-    program: str, tests: tuple[TestCase, ...], limits: Limits, coverage: bool, comparator: Any
+    program: str, tests_digest: bytes, limits: Limits, coverage: bool, comparator: Any
 ) -> str:
     h = hashlib.sha256()
     h.update(program.encode("utf-8", "surrogatepass"))
-    h.update(pickle.dumps((tests, limits, coverage), protocol=4))
+    h.update(tests_digest)
+    h.update(repr((limits, coverage)).encode())
     name = getattr(comparator, "__qualname__", "<")
     # Module-level functions are keyed by name (stable across processes); lambdas, closures and
     # callable objects by identity, so two different ones never share cache entries.
