@@ -28,14 +28,9 @@ class Difficulty(str, enum.Enum):
     COMPETITION = "competition"
 
 
-class TestMode(str, enum.Enum):
-    """How a problem's tests exercise a program (all tests of a problem share one mode)."""
-
-    STDIO = "stdio"
-    CALL = "call"
-    CHECK = "check"
-
-    __test__ = False
+TestMode = TestKind
+"""How a problem's tests exercise a program: all tests of a problem share one kind, so a
+problem's mode is its tests' :class:`codegym.sandbox.TestKind`."""
 
 
 def apps_call_comparator(test: TestCase, produced: Any) -> bool:
@@ -50,13 +45,6 @@ def apps_call_comparator(test: TestCase, produced: Any) -> bool:
 
 COMPARATORS: dict[str, Comparator] = {"apps_call": apps_call_comparator}
 """Named comparators a JSONL record may refer to (``"comparator": "apps_call"``)."""
-
-_MODE_KIND = {
-    TestMode.STDIO: TestKind.STDIO,
-    TestMode.CALL: TestKind.CALL,
-    TestMode.CHECK: TestKind.CHECK,
-}
-
 
 def _parse_enum(
     enum_cls: type[enum.Enum], value: Any, problem_id: str | None, field_name: str
@@ -139,7 +127,7 @@ class Problem:
         tests = tuple(tests)
         if not tests:
             raise ProblemFormatError("has no tests", problem_id=pid, field="tests")
-        kind = _MODE_KIND[self.mode]
+        kind = self.mode
         for i, test in enumerate(tests):
             if not isinstance(test, TestCase):
                 raise ProblemFormatError(

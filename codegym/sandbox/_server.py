@@ -20,31 +20,43 @@ code. Untrusted programs never write to that socket: children close it before an
 from __future__ import annotations
 
 import ast
-import builtins
 import dataclasses
 import errno
 import gc
-import io
 import json
 import marshal
 import mmap
 import os
 import pickle
-import random
 import resource
-import shutil
 import signal
-import stat
-import struct
 import sys
 import tempfile
 import time
 import traceback
-import types
 from typing import Any
 
 from codegym.sandbox import _isolation
-from codegym.sandbox._instrument import instrument, recorder
+from codegym.sandbox._child import (
+    CHECK_FILENAME,
+    COV_LINES,
+    COV_OFFSET,
+    SOLUTION_FILENAME,
+    enter_workdir,
+    interpreter_state,
+    run_child,
+    setup_failed,
+    unused_stdio,
+)
+from codegym.sandbox._instrument import instrument
+from codegym.sandbox._verdict import classify
+from codegym.sandbox._wire import HEADER, recv, send
+from codegym.sandbox._workdir import (
+    clear_dir,
+    remove_tree,
+    write_new_file,
+)
+from codegym.sandbox._zygote import Zygote, ZygoteGone
 from codegym.sandbox.lines import statement_map
 from codegym.sandbox.types import TestKind
 
@@ -56,68 +68,40 @@ PRELOAD = (  # noqa: SIM905
     "datetime decimal enum fractions functools hashlib heapq io itertools json math numbers "
     "operator pprint random re statistics string struct textwrap time types typing unicodedata"
 ).split()
+
+
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 """The environment of every test, besides ``HOME``; the server's own is cut down to it at start."""
+
+
 CHECK_CACHE_SIZE = 256
-RECURSION_LIMIT = 10000
-RANDOM_SEED = 0
+
+
 CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGXFSZ)
 """Signals at their default action in every test, set once in the server and inherited. Python
 ignores SIGXFSZ, which turns hitting the output limit into an OSError the program may swallow; the
 default action ends it with a signal we classify."""
 
-SOLUTION_FILENAME = "<solution>"
-CHECK_FILENAME = "<check>"
-RESULT_MAX = 1 << 20
-COV_OFFSET = 4 + RESULT_MAX
-COV_LINES = 1 << 16
+
 JOB_MAX = 16 << 20
 """Size of the page that carries a test's job from the server to a child of the zygote; a larger
 job (huge call arguments) is forked from the server itself instead."""
+
+
 RUN_ROOT = "/tmp/codegym-run"
+
+
 SELF_CHECK_MODULES = (  # noqa: SIM905
     "threading queue socket csv sqlite3 multiprocessing concurrent.futures ctypes decimal"
 ).split()
 """Modules the server does not preload that a program must still be able to import."""
-STDERR_KEEP = 4096
-STDOUT_KEEP = 4096
-WORKDIR_FILES = ("stdin.txt", "stdout.txt", "stderr.txt")
 
-_HDR = struct.Struct("!I")
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-HARD_WALL_FACTOR = 5
+
+STDERR_KEEP = 4096
+
+
 CPU_TICK = 0.1
 """Seconds between two reads of a running test's CPU time (tests that end sooner cost none)."""
-
-
-def send(sock_fd: int, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HDR.pack(len(data)) + data)
-    while view:
-        n = os.write(sock_fd, view)
-        view = view[n:]
-
-
-def recv(sock_fd: int) -> Any:
-    header = _read_exact(sock_fd, _HDR.size)
-    if header is None:
-        return None
-    (size,) = _HDR.unpack(header)
-    body = _read_exact(sock_fd, size)
-    if body is None:
-        return None
-    return pickle.loads(body)
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def _vm_size_bytes() -> int:
@@ -141,138 +125,6 @@ def _calls_at_top_level(tree: ast.Module, name: str) -> bool:
             if isinstance(func, ast.Name) and func.id == name:
                 return True
     return False
-
-
-def _all_code_objects(code: Any) -> list[Any]:
-    out, stack = [], [code]
-    while stack:
-        c = stack.pop()
-        out.append(c)
-        stack.extend(k for k in c.co_consts if hasattr(k, "co_code"))
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# The child: runs one test of one program. Never returns; ends with os._exit.
-# --------------------------------------------------------------------------------------------
-
-
-def _install_tracer(code: Any, shm: mmap.mmap) -> None:
-    """Record executed lines of the program's own code objects into the shared page (3.12+).
-
-    ``sys.monitoring`` LINE events on the program's code objects only, each line disabled after
-    its first hit, so coverage costs almost nothing. Older Pythons use source instrumentation
-    instead (:mod:`codegym.sandbox._instrument`).
-    """
-    monitoring = sys.monitoring  # type: ignore[attr-defined]
-    tool = monitoring.COVERAGE_ID
-    monitoring.use_tool_id(tool, "codegym")
-    disable = monitoring.DISABLE
-
-    def on_line(_code: Any, line: int) -> Any:
-        if 0 < line < COV_LINES:
-            shm[COV_OFFSET + line] = 1
-        return disable
-
-    monitoring.register_callback(tool, monitoring.events.LINE, on_line)
-    for c in _all_code_objects(code):
-        monitoring.set_local_events(tool, c, monitoring.events.LINE)
-
-
-RECORD_OK: dict[str, Any] = {"status": "ok"}
-RECORD_CHECK_OK: dict[str, Any] = {"status": "ok", "returned": "true"}
-_ENCODED = {id(r): json.dumps(r).encode() for r in (RECORD_OK, RECORD_CHECK_OK)}
-
-
-def _setup_failed(shm: mmap.mmap, exc: BaseException) -> None:
-    """End a test's process whose setup failed: the sandbox's fault, never the program's."""
-    _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
-    os._exit(3)
-
-
-def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
-    data = _ENCODED.get(id(record)) or json.dumps(record).encode()
-    if len(data) > RESULT_MAX:
-        data = json.dumps(
-            {"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}
-        ).encode()
-    shm[4 : 4 + len(data)] = data
-    shm[0:4] = _HDR.pack(len(data))
-
-
-def _exception_record(exc: BaseException, status: str = "exception") -> dict[str, Any]:
-    line, innermost = None, None
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        innermost = filename
-        if filename == SOLUTION_FILENAME:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    if status == "exception" and isinstance(exc, AssertionError) and innermost == CHECK_FILENAME:
-        status = "assertion"
-    try:
-        msg = str(exc)[:500]
-    except Exception:  # str() of a hostile exception may itself raise
-        msg = "<unprintable>"
-    record = {"status": status, "exc_type": type(exc).__name__, "exc_line": line, "exc_msg": msg}
-    if isinstance(exc, OSError) and isinstance(exc.errno, int):
-        record["errno"] = exc.errno
-    return record
-
-
-_PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
-_PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
-
-
-def _check_plain(value: Any, depth: int = 0) -> None:
-    """Raise TypeError unless ``value`` is built of the builtin types themselves (no subclass):
-    what a CHECK test's assertions compare must not choose its own ``__eq__``."""
-    kind = type(value)
-    if kind in _PLAIN_SCALARS:
-        return
-    if kind not in _PLAIN_CONTAINERS or depth > 100:
-        raise TypeError(f"the function returned a {kind.__name__}, not a plain builtin value")
-    items = value.items() if kind is dict else ((v, None) for v in value)
-    for a, b in items:
-        _check_plain(a, depth + 1)
-        if kind is dict:
-            _check_plain(b, depth + 1)
-
-
-def _plain_results(fn: Any) -> Any:
-    """``fn`` as handed to a CHECK test's ``check``: its results must be plain values."""
-
-    def candidate(*args: Any, **kwargs: Any) -> Any:
-        value = fn(*args, **kwargs)
-        _check_plain(value)
-        return value
-
-    return candidate
-
-
-def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[str, Any]:
-    """Where a CHECK test's code runs: the program's functions and values (checks call helpers
-    the prompt defined), but not its names that shadow builtins, and the builtins module as it
-    was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
-    builtins.__dict__.clear()
-    builtins.__dict__.update(builtins_before)
-    check = {k: v for k, v in namespace.items() if k not in builtins_before}
-    check["__builtins__"] = builtins
-    check["__name__"] = "__check__"
-    return check
-
-
-def _to_json_value(value: Any, depth: int = 0) -> Any:
-    if depth > 100:
-        raise ValueError("return value nested too deeply")
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_to_json_value(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _to_json_value(v, depth + 1) for k, v in value.items()}
-    return {"__unjsonable__": type(value).__name__, "repr": repr(value)[:200]}
 
 
 def _test_spec(
@@ -299,155 +151,6 @@ def _test_spec(
         "check_code": check_code,
         "check_source": test.check_code if check_code is None else None,
     }
-
-
-def _interpreter_state(stdio: Any) -> None:
-    """The interpreter's state every test starts from: its streams, ``argv``, recursion limit and
-    random state. The zygote sets it once, for all its clones (it never uses any of it itself); a
-    child forked from the server sets it for itself. The stdio objects were built in the server,
-    unused, on descriptors of the same kinds (a regular file or /dev/null, seekable) as a test's,
-    so each test gets pristine copies without building them."""
-    sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
-    sys.argv = ["solution.py"]
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    # Every test starts from the same random state, whichever worker runs it (``os.fork`` would
-    # reseed it from the OS; the zygote's clones would share the server's start-up seed).
-    random.seed(RANDOM_SEED)
-
-
-def _enter_workdir(workdir: str) -> None:
-    """The setup of a test's process that a parent can do for it, since a fork inherits it: the
-    working directory and home, and the test's files on descriptors 0, 1 and 2. No core dumps, no
-    supplementary groups and ``no_new_privs`` are set once in the server, for all. Limits that
-    differ from run to run are the test process's to set: a parent cannot raise them again
-    without ``CAP_SYS_RESOURCE``, and would be bound by some of them itself. The zygote runs this
-    before each clone, where its page writes are cheap (a clone's are copies); a child forked
-    from the server runs it itself."""
-    os.chdir(workdir)
-    fd_in = os.open("stdin.txt", os.O_RDONLY)
-    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
-    # The server's environment is already CHILD_ENV with HOME at the usual working directory.
-    if os.environ.get("HOME") != workdir:
-        os.environ["HOME"] = workdir
-
-
-def _child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
-    """A test's process, after :func:`_interpreter_state` and :func:`_enter_workdir`: become the
-    test (own session, the sandbox uid, the limits on CPU, memory and descriptors), then run the
-    program and record its result. A clone of the zygote inherits its cgroups, seccomp filter and
-    capabilities; a child ``forked`` from the server sets them itself."""
-    shm, uid, ready_fd = server.shm, server.uid, server.ready_w
-    # Everything inherited is the server's: collections in this process should walk only the
-    # program's own objects, not write to (and so copy) the pages of the server's young ones.
-    # (The zygote runs with the collector off; programs get it on.)
-    gc.freeze()
-    gc.enable()
-    try:
-        os.setsid()
-        if forked:
-            for cgroup in server.cgroups:  # while still root; descendants follow
-                os.write(cgroup.procs_fd, b"0")
-            _isolation.install_socket_filter()
-        os.closerange(3, ready_fd)
-        os.closerange(ready_fd + 1, 1 << 16)
-        cpu_soft = int(spec["cpu_time"]) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (spec["as_limit"], spec["as_limit"]))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (spec["open_files"], spec["open_files"]))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (spec["output_bytes"], spec["output_bytes"]))
-        if spec["nproc"] is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (spec["nproc"], spec["nproc"]))
-        if uid is not None or forked:
-            server.become_test_identity()
-        # After setuid: changing uids clears the parent-death signal. (``no_new_privs`` is set once
-        # in the server and inherited.)
-        _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # Signal dispositions come from the server (see CHILD_DEFAULT_SIGNALS); timers do not.
-        signal.setitimer(signal.ITIMER_PROF, spec["cpu_time"])
-    except BaseException as exc:  # the sandbox failed to set up: not the program's fault
-        _setup_failed(shm, exc)
-    # Setup is done: say so on a pipe the program can never reach again (its only descriptor is
-    # closed here), so a program cannot pose as a sandbox failure to dodge its score.
-    os.write(ready_fd, b"1")
-    os.close(ready_fd)
-
-    # A real module, so that what pickles by reference (multiprocessing's tasks) finds the
-    # program's functions in ``sys.modules["__main__"]``.
-    main = types.ModuleType("__main__")
-    main.__builtins__ = builtins  # type: ignore[attr-defined]
-    main.__file__ = "solution.py"
-    sys.modules["__main__"] = main
-    namespace = main.__dict__
-    kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
-    builtins_before = dict(builtins.__dict__) if kind == "check" else None
-    record: dict[str, Any]
-    try:
-        if spec["coverage"] and spec["instrumented"]:
-            page = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
-            recorder(namespace, page, spec["marked_lines"])
-        elif spec["coverage"]:
-            _install_tracer(code, shm)
-        try:
-            exec(code, namespace)
-        except SystemExit as exc:
-            if kind != "stdio":
-                raise
-            if exc.code not in (None, 0):
-                raise
-        if kind == "stdio":
-            if fn_name and not spec["calls_itself"]:
-                try:
-                    namespace[fn_name]()
-                except SystemExit as exc:
-                    if exc.code not in (None, 0):
-                        raise
-            record = RECORD_OK
-        elif kind == "call":
-            fn = namespace.get(fn_name)
-            if fn is None and isinstance(namespace.get("Solution"), type):
-                fn = getattr(namespace["Solution"](), fn_name)
-            if fn is None:
-                raise NameError(f"name {fn_name!r} is not defined")
-            value = fn(*spec["args"])
-            sys.settrace(None)
-            record = {"status": "ok", "returned": json.dumps(_to_json_value(value))}
-        else:
-            check_code = spec["check_code"]
-            if check_code is None:  # the server could not compile it: fail here, as the program
-                check_code = compile(
-                    spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
-                )
-            check = _check_namespace(namespace, builtins_before)
-            exec(check_code, check)
-            check["check"](_plain_results(namespace[fn_name]))
-            record = RECORD_CHECK_OK
-    except SystemExit as exc:
-        record = {"status": "exit", "code": str(exc.code)[:100]}
-    except BaseException as exc:
-        record = _exception_record(exc)
-        try:
-            # The interpreter's own printer: the traceback module spends seconds of the program's
-            # CPU time on a deep RecursionError, turning it into a timeout.
-            sys.__excepthook__(type(exc), exc, exc.__traceback__)
-        except BaseException:
-            pass
-    sys.settrace(None)
-    try:
-        sys.stdout.flush()
-    except BaseException as exc:
-        if record.get("status") == "ok":
-            record = _exception_record(exc)
-    _write_result(shm, record)
-    os._exit(0)
-
-
-# --------------------------------------------------------------------------------------------
-# The server side of one test.
-# --------------------------------------------------------------------------------------------
 
 
 class Server:
@@ -497,7 +200,7 @@ class Server:
         self.workdir = os.path.join(self.run_root, "work")
         os.environ.clear()
         os.environ.update(CHILD_ENV, HOME=self.workdir)
-        self.stdio = _unused_stdio()
+        self.stdio = unused_stdio()
         for sig in CHILD_DEFAULT_SIGNALS:  # this server has no use for them either
             signal.signal(sig, signal.SIG_DFL)
         self.check_cache: dict[str, Any] = {}
@@ -517,7 +220,7 @@ class Server:
         self._self_check()
         self.all_cpus = os.sched_getaffinity(0)
         self.cpu: int | None = None  # the CPU this server is pinned to (see pin)
-        self.zygote = _Zygote(self) if _isolation.can_clone_sibling() else None
+        self.zygote = Zygote(self) if _isolation.can_clone_sibling() else None
         if self.zygote is not None:
             self.features.append("zygote")
 
@@ -562,7 +265,7 @@ class Server:
     def remove_run_root(self) -> None:
         """Delete this server's folder in a shared /tmp (a private /tmp goes with its namespace)."""
         if self.run_root != RUN_ROOT:
-            _remove_tree(self.run_root)
+            remove_tree(self.run_root)
 
     def become_test_identity(self) -> None:
         """In a test's process (or the self-check's): take the uid, or drop the capabilities, that
@@ -772,7 +475,7 @@ class Server:
             self.counter += 1
             workdir = os.path.join(self.run_root, f"work-{self.counter}")
             os.mkdir(workdir, 0o700)
-        _write_new_file(os.path.join(workdir, "stdin.txt"), test.stdin.encode("utf-8"))
+        write_new_file(os.path.join(workdir, "stdin.txt"), test.stdin.encode("utf-8"))
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
         shm = self.shm
@@ -785,7 +488,7 @@ class Server:
             pid = self._spawn(job, test, code, check_code, workdir)
         except OSError as exc:  # out of processes, or the zygote is gone: this server is done
             self.retire = True
-            _remove_tree(workdir)
+            remove_tree(workdir)
             return {"status": "infra", "detail": f"could not start the test's process: {exc}"}
         children = self.zygote.children if self.zygote is not None else None
         cpu_start = self.cpucg.usage() if self.cpucg is not None else 0.0
@@ -811,11 +514,13 @@ class Server:
             if self.memcg is not None:
                 kills = self.memcg.oom_kills()
                 oom, self.oom_kills = kills > self.oom_kills, kills
-            return self._classify(job, test, status, test_cpu, wall, killed, workdir, set_up, oom)
+            return classify(
+                job, test, status, test_cpu, wall, killed, workdir, set_up, oom, self.shm
+            )
         finally:
-            _remove_tree(workdir)
+            remove_tree(workdir)
             if "private-tmp" in self.features:
-                _clear_dir("/dev/shm")  # the one temp directory programs may write to
+                clear_dir("/dev/shm")  # the one temp directory programs may write to
 
     def _spawn(
         self, job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
@@ -830,24 +535,24 @@ class Server:
                 blob = marshal.dumps(spec)
             except ValueError:
                 blob = None
-            if blob is not None and len(blob) <= JOB_MAX - _HDR.size:
-                self.jobmem[_HDR.size : _HDR.size + len(blob)] = blob
-                self.jobmem[0 : _HDR.size] = _HDR.pack(len(blob))
+            if blob is not None and len(blob) <= JOB_MAX - HEADER.size:
+                self.jobmem[HEADER.size : HEADER.size + len(blob)] = blob
+                self.jobmem[0 : HEADER.size] = HEADER.pack(len(blob))
                 try:
                     return self.zygote.spawn()
-                except _ZygoteGone:  # killed from outside: make another, from this server as is
+                except ZygoteGone:  # killed from outside: make another, from this server as is
                     self.zygote.close()
-                    self.zygote = _Zygote(self)
+                    self.zygote = Zygote(self)
                     return self.zygote.spawn()
         pid = os.fork()
         if pid == 0:
             try:
                 try:
-                    _interpreter_state(self.stdio)
-                    _enter_workdir(spec["workdir"])
+                    interpreter_state(self.stdio)
+                    enter_workdir(spec["workdir"])
                 except BaseException as exc:
-                    _setup_failed(self.shm, exc)
-                _child(spec, self, forked=True)
+                    setup_failed(self.shm, exc)
+                run_child(spec, self, forked=True)
             finally:
                 os._exit(4)
         return pid
@@ -870,13 +575,13 @@ class Server:
         the end of each wall-time period the test is killed ("wall") only if it used almost no
         CPU during the period (under 2% of it). A program that computes, however starved by
         machine load, runs on until its CPU time decides, so results do not depend on load. An
-        absolute cap of ``HARD_WALL_FACTOR`` periods bounds even pathological cases.
+        absolute cap, ``limits.hard_wall_time``, bounds even pathological cases.
         """
         import select
 
         period = limits.effective_wall_time
         start = time.monotonic()
-        hard_deadline = start + HARD_WALL_FACTOR * period
+        hard_deadline = start + limits.hard_wall_time
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -928,179 +633,6 @@ class Server:
         else:
             self.iso.kill_descendants(self.zygote.pid if self.zygote is not None else None)
 
-    def _classify(
-        self, job, test, status, cpu, wall, killed, workdir, set_up, oom
-    ) -> dict[str, Any]:  # noqa: ANN001
-        limits = job["limits"]
-        out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
-        stdout = _read_regular(os.path.join(workdir, "stdout.txt"), limits.output_bytes + 1)
-        stderr = _read_regular(os.path.join(workdir, "stderr.txt"), STDERR_KEEP, tail=True)
-        out["stdout"] = stdout.decode("utf-8", "replace")
-        out["stderr"] = stderr.decode("utf-8", "replace")
-        if job["coverage"]:
-            n = job["max_line"] + 1
-            page = self.shm[COV_OFFSET : COV_OFFSET + n]
-            out["lines"] = [i for i in range(n) if page[i]]
-        record: dict[str, Any] = {}
-        (size,) = _HDR.unpack(self.shm[0:4])
-        if 0 < size <= RESULT_MAX:
-            try:
-                record = json.loads(self.shm[4 : 4 + size])
-            except ValueError:
-                record = {"status": "garbled"}
-        out.update(
-            {k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record}
-        )
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        rstatus = record.get("status")
-
-        def done(kind: str, detail: str) -> dict[str, Any]:
-            out["status"], out["detail"] = kind, detail
-            return out
-
-        if not set_up:
-            if rstatus == "setup":
-                return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
-            return done("infra", f"sandbox child died during setup (status {status})")
-        if rstatus == "setup":  # the program forged the sandbox's own failure report
-            rstatus = record["status"] = "garbled"
-        if oom:  # whichever process the kernel chose to kill, and whatever followed from it
-            cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
-            return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
-        if killed == "wall":
-            return done(
-                "timeout",
-                f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s",
-            )
-        if killed == "cpu" or cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
-            return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
-        exc_errno = record.get("errno") if rstatus == "exception" else None
-        if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes or exc_errno == errno.EFBIG:
-            return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
-        if rstatus == "exception":
-            if record.get("exc_type") == "MemoryError" or exc_errno == errno.ENOMEM:
-                return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
-            return done("runtime", f"{record.get('exc_type')}: {record.get('exc_msg', '')}")
-        if rstatus == "assertion":
-            return done("wrong", "a check assertion failed")
-        if rstatus == "exit":
-            return done("runtime", f"exited with status {record.get('code')}")
-        if sig is not None:
-            return done("runtime", f"killed by signal {signal.Signals(sig).name}")
-        if rstatus == "ok" and code == 0:
-            return out
-        if rstatus is None and code == 0 and test.kind.value == "stdio":
-            return out  # os._exit(0) after printing: judge what reached stdout
-        return done("runtime", f"exited with status {code} before the test finished")
-
-
-_PID = struct.Struct("!i")
-
-
-class _ZygoteGone(OSError):
-    """The zygote died (killed from outside: it runs no program's code)."""
-
-
-class _Zygote:
-    """A copy of the freshly started server that does nothing but clone test processes.
-
-    Forking the server itself for every test is dear on machines where page faults are slow: at
-    each fork every page of the server becomes copy-on-write, and the server's own work for the
-    next test (compiling, reading results) then faults on hundreds of them. The zygote's memory
-    stays much as it was at start: it sets the interpreter state all tests share once
-    (:func:`_interpreter_state`); per test it loads the test's spec, enters its working directory
-    (:func:`_enter_workdir`), clones, and writes the pid back. Its clones take the server as their
-    parent (``CLONE_PARENT``), so the server waits for, times and reaps them exactly as it would
-    its own forks.
-    """
-
-    def __init__(self, server: Server) -> None:
-        cmd_r, self.cmd_w = os.pipe()
-        self.pid_r, pid_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(self.cmd_w)
-                os.close(self.pid_r)
-                _zygote_main(server, cmd_r, pid_w)
-            finally:
-                os._exit(1)
-        os.close(cmd_r)
-        os.close(pid_w)
-        self.pid = pid
-        self.children = _isolation.Children(spare=pid)
-
-    def close(self) -> None:
-        """Let go of a zygote (it exits at end of file on its pipe); :func:`reap_all` reaps it."""
-        for fd in (self.cmd_w, self.pid_r, self.children.fd):
-            os.close(fd)
-
-    def spawn(self) -> int:
-        """Clone a test's process for the spec in the server's ``jobmem``; its pid."""
-        try:
-            os.write(self.cmd_w, b"s")
-            reply = _read_exact(self.pid_r, _PID.size)
-        except OSError as exc:
-            raise _ZygoteGone(exc.errno, f"the sandbox zygote is gone: {exc}") from exc
-        if reply is None:
-            raise _ZygoteGone(errno.EPIPE, "the sandbox zygote is gone")
-        (pid,) = _PID.unpack(reply)
-        if pid < 0:
-            raise OSError(-pid, f"clone: {os.strerror(-pid)}")
-        return pid
-
-
-def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
-    # Holds nothing of the server's but what its clones need, and the uid slot's lock: when the
-    # server is gone (end of file on the command pipe), the slot is not free before the zygote has
-    # cleaned up after it.
-    for fd in (server.sock_fd, server.ready_r):
-        os.close(fd)
-    gc.disable()
-    clone, jobmem = _isolation.clone_sibling, server.jobmem
-    _interpreter_state(server.stdio)  # the same for every test: set once, for all clones
-    # Also once, for all clones: the test's cgroups, the filter on sockets, no capabilities.
-    for cgroup in server.cgroups:
-        os.write(cgroup.procs_fd, b"0")
-    _isolation.install_socket_filter()
-    if server.drop_caps:
-        _isolation.drop_capabilities()
-    while os.read(cmd_fd, 1):
-        failure = None
-        try:
-            (size,) = _HDR.unpack(jobmem[0 : _HDR.size])
-            spec = marshal.loads(jobmem[_HDR.size : _HDR.size + size])
-            _enter_workdir(spec["workdir"])
-        except BaseException as exc:  # reported by the clone, as a failed setup
-            failure = exc
-        try:
-            pid = clone()
-        except OSError as exc:
-            pid = -(exc.errno or errno.EAGAIN)
-        if pid == 0:
-            try:
-                if failure is not None:
-                    _setup_failed(server.shm, failure)
-                _child(spec, server)
-            finally:
-                os._exit(4)
-        spec = None  # the program's code and arguments are the clone's business now
-        os.write(pid_fd, _PID.pack(pid))
-    # The server exited or was killed. Whatever its last test left behind dies now, not when
-    # the uid slot is next taken, and its memory cgroup goes (a parent cgroup with a child left
-    # in it cannot be removed).
-    if server.uid is not None:
-        _isolation.kill_uid(server.uid)
-    for cgroup in server.cgroups:
-        try:
-            cgroup.leave()
-        except OSError:
-            pass
-        cgroup.remove(wait=2.0)
-    server.remove_run_root()
-    os._exit(0)
-
 
 def _drain(fd: int) -> bytes:
     """Everything waiting on the non-blocking pipe ``fd``."""
@@ -1114,31 +646,6 @@ def _drain(fd: int) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _make_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
-    """The program's ``sys.stdin``, ``sys.stdout`` and ``sys.stderr``, on descriptors 0, 1 and 2."""
-    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
-    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
-    stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True
-    )
-    return stdin, stdout, stderr
-
-
-def _unused_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper] | None:
-    """:func:`_make_stdio`, built once in the server and never used there, for children to inherit.
-
-    Each child assigns its pristine copies after putting its own regular files on 0, 1 and 2.
-    Construction records only whether a descriptor is seekable, so this holds only where the
-    server's 0, 1 and 2 are seekable too (the executor gives it /dev/null and a log file).
-    Otherwise None: every child builds its own.
-    """
-    try:
-        stdio = _make_stdio()
-    except OSError:
-        return None
-    return stdio if all(stream.seekable() for stream in stdio) else None
 
 
 def _without_expectations(test: Any) -> Any:
@@ -1168,126 +675,6 @@ def _sockets_denied() -> bool:
     except PermissionError:
         return True
     return False
-
-
-def _write_new_file(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
-def _read_regular(path: str, limit: int, *, tail: bool = False) -> bytes:
-    """Up to ``limit`` bytes of a file the program could have replaced: the first ones, or the
-    last ones with ``tail``. Never follows a symlink (this server is root and would read any file
-    for it), never blocks on a FIFO; anything but a regular file reads as empty."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return b""
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
-            return b""
-        offset = max(0, st.st_size - limit) if tail else 0
-        chunks, left = [], limit
-        while left > 0:
-            chunk = os.pread(fd, min(left, 1 << 20), offset)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            offset += len(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
-
-
-def _clear_dir(path: str) -> None:
-    """Delete what tests left in ``path`` (a private tmpfs, never a symlink's target)."""
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for name in names:
-        _remove_tree(os.path.join(path, name))
-        try:
-            os.unlink(os.path.join(path, name))
-        except OSError:
-            pass
-
-
-def _remove_tree(path: str) -> None:
-    """Delete a test's working directory, however deep the program nested directories in it.
-
-    ``shutil.rmtree`` recurses once per level (RecursionError past ~1000 on Python < 3.12); when
-    it leaves something behind, lift nested entries into the top directory, level by level, until
-    everything is a plain file or an empty directory. Never follows symlinks. Most tests leave just
-    the files the sandbox made: they go first, and when that empties the directory, that is all.
-    """
-    for name in WORKDIR_FILES:
-        try:
-            os.unlink(os.path.join(path, name))  # a symlink itself, never its target
-        except OSError:
-            pass
-    try:
-        os.rmdir(path)
-        return
-    except OSError:
-        pass
-    try:
-        shutil.rmtree(path, ignore_errors=True)
-    except RecursionError:
-        pass
-    if not os.path.lexists(path):
-        return
-    try:
-        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return
-    lifted = 0
-    try:
-        progress = True
-        while progress:
-            progress = False
-            for name in os.listdir(top):
-                try:
-                    os.unlink(name, dir_fd=top)
-                    progress = True
-                    continue
-                except OSError:
-                    pass
-                try:
-                    os.rmdir(name, dir_fd=top)
-                    progress = True
-                    continue
-                except OSError:
-                    pass
-                try:
-                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
-                except OSError:
-                    continue
-                try:
-                    for child in os.listdir(sub):
-                        lifted += 1
-                        try:
-                            os.rename(child, f".lifted-{lifted}", src_dir_fd=sub, dst_dir_fd=top)
-                            progress = True
-                        except OSError:
-                            pass
-                finally:
-                    os.close(sub)
-    finally:
-        os.close(top)
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def main() -> None:

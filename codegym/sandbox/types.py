@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from codegym.errors import ConfigError
@@ -75,6 +75,10 @@ class TestCase:
             raise ConfigError("a check TestCase needs check_code and fn_name (the entry point)")
 
 
+HARD_WALL_FACTOR = 5
+"""Backstop periods a test may last in all, whatever its CPU progress."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one test of one program.
@@ -124,6 +128,12 @@ class Limits:
     def effective_wall_time(self) -> float:
         """The wall-clock backstop in force."""
         return self.wall_time if self.wall_time is not None else 3 * self.cpu_time + 1.0
+
+    @property
+    def hard_wall_time(self) -> float:
+        """The absolute cap on a test's wall time: ``HARD_WALL_FACTOR`` backstop periods, for a
+        program that computes however starved by machine load (the backstop spares it)."""
+        return HARD_WALL_FACTOR * self.effective_wall_time
 
 
 class Outcome(str, enum.Enum):
@@ -217,7 +227,6 @@ class ExecutionResult:
     """Seconds the whole run took, as seen by the caller."""
     cached: bool = False
     """True when this result came from the executor's cache."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:

@@ -28,12 +28,15 @@ def test_two_batches_at_once_never_pin_onto_the_same_cpu():
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         pytest.skip("one CPU: nothing to share")
-    with Executor(workers=2, cache_size=0) as first, Executor(workers=2, cache_size=0) as second:
-        with ThreadPoolExecutor(1) as pool:
-            started = pool.submit(_affinities, first, "first")
-            time.sleep(0.2)  # the first batch holds its CPUs now
-            theirs = _affinities(second, "second")
-            mine = started.result()
+    with (
+        Executor(workers=2, cache_size=0) as first,
+        Executor(workers=2, cache_size=0) as second,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        started = pool.submit(_affinities, first, "first")
+        time.sleep(0.2)  # the first batch holds its CPUs now
+        theirs = _affinities(second, "second")
+        mine = started.result()
     pinned_first = {next(iter(a)) for a in mine if len(a) == 1}
     assert len(pinned_first) == 2  # each of the first executor's servers on a CPU of its own
     for affinity in theirs:  # the second's: other CPUs, or unpinned where none is left

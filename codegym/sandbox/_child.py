@@ -1,0 +1,347 @@
+"""A test's process: what the sandbox sets up in it, the program's run, and the result it
+leaves for the server in the shared page (its layout is defined here). Never returns: ends with
+``os._exit``."""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import io
+import json
+import mmap
+import os
+import random
+import resource
+import signal
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+from codegym.sandbox import _isolation
+from codegym.sandbox._instrument import recorder
+from codegym.sandbox._wire import HEADER
+
+RECURSION_LIMIT = 10000
+
+if TYPE_CHECKING:
+    from codegym.sandbox._server import Server
+
+
+RANDOM_SEED = 0
+
+
+SOLUTION_FILENAME = "<solution>"
+
+
+CHECK_FILENAME = "<check>"
+
+
+RESULT_MAX = 1 << 20
+
+
+COV_OFFSET = 4 + RESULT_MAX
+
+
+COV_LINES = 1 << 16
+
+
+def _all_code_objects(code: Any) -> list[Any]:
+    out, stack = [], [code]
+    while stack:
+        c = stack.pop()
+        out.append(c)
+        stack.extend(k for k in c.co_consts if hasattr(k, "co_code"))
+    return out
+
+
+def _install_tracer(code: Any, shm: mmap.mmap) -> None:
+    """Record executed lines of the program's own code objects into the shared page (3.12+).
+
+    ``sys.monitoring`` LINE events on the program's code objects only, each line disabled after
+    its first hit, so coverage costs almost nothing. Older Pythons use source instrumentation
+    instead (:mod:`codegym.sandbox._instrument`).
+    """
+    monitoring = sys.monitoring  # type: ignore[attr-defined]
+    tool = monitoring.COVERAGE_ID
+    monitoring.use_tool_id(tool, "codegym")
+    disable = monitoring.DISABLE
+
+    def on_line(_code: Any, line: int) -> Any:
+        if 0 < line < COV_LINES:
+            shm[COV_OFFSET + line] = 1
+        return disable
+
+    monitoring.register_callback(tool, monitoring.events.LINE, on_line)
+    for c in _all_code_objects(code):
+        monitoring.set_local_events(tool, c, monitoring.events.LINE)
+
+
+RECORD_OK: dict[str, Any] = {"status": "ok"}
+
+
+RECORD_CHECK_OK: dict[str, Any] = {"status": "ok", "returned": "true"}
+
+
+_ENCODED = {id(r): json.dumps(r).encode() for r in (RECORD_OK, RECORD_CHECK_OK)}
+
+
+def setup_failed(shm: mmap.mmap, exc: BaseException) -> None:
+    """End a test's process whose setup failed: the sandbox's fault, never the program's."""
+    _write_result(shm, {"status": "setup", "exc_msg": f"{type(exc).__name__}: {exc}"})
+    os._exit(3)
+
+
+def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
+    data = _ENCODED.get(id(record)) or json.dumps(record).encode()
+    if len(data) > RESULT_MAX:
+        data = json.dumps(
+            {"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}
+        ).encode()
+    shm[4 : 4 + len(data)] = data
+    shm[0:4] = HEADER.pack(len(data))
+
+
+def _exception_record(exc: BaseException, status: str = "exception") -> dict[str, Any]:
+    line, innermost = None, None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        innermost = filename
+        if filename == SOLUTION_FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if status == "exception" and isinstance(exc, AssertionError) and innermost == CHECK_FILENAME:
+        status = "assertion"
+    try:
+        msg = str(exc)[:500]
+    except Exception:  # str() of a hostile exception may itself raise
+        msg = "<unprintable>"
+    record = {"status": status, "exc_type": type(exc).__name__, "exc_line": line, "exc_msg": msg}
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        record["errno"] = exc.errno
+    return record
+
+
+_PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+_PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+def _check_plain(value: Any, depth: int = 0) -> None:
+    """Raise TypeError unless ``value`` is built of the builtin types themselves (no subclass):
+    what a CHECK test's assertions compare must not choose its own ``__eq__``."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return
+    if kind not in _PLAIN_CONTAINERS or depth > 100:
+        raise TypeError(f"the function returned a {kind.__name__}, not a plain builtin value")
+    items = value.items() if kind is dict else ((v, None) for v in value)
+    for a, b in items:
+        _check_plain(a, depth + 1)
+        if kind is dict:
+            _check_plain(b, depth + 1)
+
+
+def _plain_results(fn: Any) -> Any:
+    """``fn`` as handed to a CHECK test's ``check``: its results must be plain values."""
+
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        _check_plain(value)
+        return value
+
+    return candidate
+
+
+def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[str, Any]:
+    """Where a CHECK test's code runs: the program's functions and values (checks call helpers
+    the prompt defined), but not its names that shadow builtins, and the builtins module as it
+    was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
+    builtins.__dict__.clear()
+    builtins.__dict__.update(builtins_before)
+    check = {k: v for k, v in namespace.items() if k not in builtins_before}
+    check["__builtins__"] = builtins
+    check["__name__"] = "__check__"
+    return check
+
+
+def _to_json_value(value: Any, depth: int = 0) -> Any:
+    if depth > 100:
+        raise ValueError("return value nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json_value(v, depth + 1) for k, v in value.items()}
+    return {"__unjsonable__": type(value).__name__, "repr": repr(value)[:200]}
+
+
+def interpreter_state(stdio: Any) -> None:
+    """The interpreter's state every test starts from: its streams, ``argv``, recursion limit and
+    random state. The zygote sets it once, for all its clones (it never uses any of it itself); a
+    child forked from the server sets it for itself. The stdio objects were built in the server,
+    unused, on descriptors of the same kinds (a regular file or /dev/null, seekable) as a test's,
+    so each test gets pristine copies without building them."""
+    sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
+    sys.argv = ["solution.py"]
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    # Every test starts from the same random state, whichever worker runs it (``os.fork`` would
+    # reseed it from the OS; the zygote's clones would share the server's start-up seed).
+    random.seed(RANDOM_SEED)
+
+
+def enter_workdir(workdir: str) -> None:
+    """The setup of a test's process that a parent can do for it, since a fork inherits it: the
+    working directory and home, and the test's files on descriptors 0, 1 and 2. No core dumps, no
+    supplementary groups and ``no_new_privs`` are set once in the server, for all. Limits that
+    differ from run to run are the test process's to set: a parent cannot raise them again
+    without ``CAP_SYS_RESOURCE``, and would be bound by some of them itself. The zygote runs this
+    before each clone, where its page writes are cheap (a clone's are copies); a child forked
+    from the server runs it itself."""
+    os.chdir(workdir)
+    fd_in = os.open("stdin.txt", os.O_RDONLY)
+    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    # The server's environment is already CHILD_ENV with HOME at the usual working directory.
+    if os.environ.get("HOME") != workdir:
+        os.environ["HOME"] = workdir
+
+
+def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
+    """A test's process, after :func:`interpreter_state` and :func:`enter_workdir`: become the
+    test (own session, the sandbox uid, the limits on CPU, memory and descriptors), then run the
+    program and record its result. A clone of the zygote inherits its cgroups, seccomp filter and
+    capabilities; a child ``forked`` from the server sets them itself."""
+    shm, uid, ready_fd = server.shm, server.uid, server.ready_w
+    # Everything inherited is the server's: collections in this process should walk only the
+    # program's own objects, not write to (and so copy) the pages of the server's young ones.
+    # (The zygote runs with the collector off; programs get it on.)
+    gc.freeze()
+    gc.enable()
+    try:
+        os.setsid()
+        if forked:
+            for cgroup in server.cgroups:  # while still root; descendants follow
+                os.write(cgroup.procs_fd, b"0")
+            _isolation.install_socket_filter()
+        os.closerange(3, ready_fd)
+        os.closerange(ready_fd + 1, 1 << 16)
+        cpu_soft = int(spec["cpu_time"]) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (spec["as_limit"], spec["as_limit"]))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spec["open_files"], spec["open_files"]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spec["output_bytes"], spec["output_bytes"]))
+        if spec["nproc"] is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (spec["nproc"], spec["nproc"]))
+        if uid is not None or forked:
+            server.become_test_identity()
+        # After setuid: changing uids clears the parent-death signal. (``no_new_privs`` is set once
+        # in the server and inherited.)
+        _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Signal dispositions come from the server (see CHILD_DEFAULT_SIGNALS); timers do not.
+        signal.setitimer(signal.ITIMER_PROF, spec["cpu_time"])
+    except BaseException as exc:  # the sandbox failed to set up: not the program's fault
+        setup_failed(shm, exc)
+    # Setup is done: say so on a pipe the program can never reach again (its only descriptor is
+    # closed here), so a program cannot pose as a sandbox failure to dodge its score.
+    os.write(ready_fd, b"1")
+    os.close(ready_fd)
+
+    # A real module, so that what pickles by reference (multiprocessing's tasks) finds the
+    # program's functions in ``sys.modules["__main__"]``.
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__file__ = "solution.py"
+    sys.modules["__main__"] = main
+    namespace = main.__dict__
+    kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
+    builtins_before = dict(builtins.__dict__) if kind == "check" else None
+    record: dict[str, Any]
+    try:
+        if spec["coverage"] and spec["instrumented"]:
+            page = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
+            recorder(namespace, page, spec["marked_lines"])
+        elif spec["coverage"]:
+            _install_tracer(code, shm)
+        try:
+            exec(code, namespace)
+        except SystemExit as exc:
+            if kind != "stdio":
+                raise
+            if exc.code not in (None, 0):
+                raise
+        if kind == "stdio":
+            if fn_name and not spec["calls_itself"]:
+                try:
+                    namespace[fn_name]()
+                except SystemExit as exc:
+                    if exc.code not in (None, 0):
+                        raise
+            record = RECORD_OK
+        elif kind == "call":
+            fn = namespace.get(fn_name)
+            if fn is None and isinstance(namespace.get("Solution"), type):
+                fn = getattr(namespace["Solution"](), fn_name)
+            if fn is None:
+                raise NameError(f"name {fn_name!r} is not defined")
+            value = fn(*spec["args"])
+            sys.settrace(None)
+            record = {"status": "ok", "returned": json.dumps(_to_json_value(value))}
+        else:
+            check_code = spec["check_code"]
+            if check_code is None:  # the server could not compile it: fail here, as the program
+                check_code = compile(
+                    spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
+                )
+            check = _check_namespace(namespace, builtins_before)
+            exec(check_code, check)
+            check["check"](_plain_results(namespace[fn_name]))
+            record = RECORD_CHECK_OK
+    except SystemExit as exc:
+        record = {"status": "exit", "code": str(exc.code)[:100]}
+    except BaseException as exc:
+        record = _exception_record(exc)
+        try:
+            # The interpreter's own printer: the traceback module spends seconds of the program's
+            # CPU time on a deep RecursionError, turning it into a timeout.
+            sys.__excepthook__(type(exc), exc, exc.__traceback__)
+        except BaseException:
+            pass
+    sys.settrace(None)
+    try:
+        sys.stdout.flush()
+    except BaseException as exc:
+        if record.get("status") == "ok":
+            record = _exception_record(exc)
+    _write_result(shm, record)
+    os._exit(0)
+
+
+def _make_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """The program's ``sys.stdin``, ``sys.stdout`` and ``sys.stderr``, on descriptors 0, 1 and 2."""
+    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+    stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True
+    )
+    return stdin, stdout, stderr
+
+
+def unused_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper] | None:
+    """:func:`_make_stdio`, built once in the server and never used there, for children to inherit.
+
+    Each child assigns its pristine copies after putting its own regular files on 0, 1 and 2.
+    Construction records only whether a descriptor is seekable, so this holds only where the
+    server's 0, 1 and 2 are seekable too (the executor gives it /dev/null and a log file).
+    Otherwise None: every child builds its own.
+    """
+    try:
+        stdio = _make_stdio()
+    except OSError:
+        return None
+    return stdio if all(stream.seekable() for stream in stdio) else None

@@ -1,0 +1,97 @@
+"""The verdict on a finished test, from what the server saw (exit status, CPU, the memory
+cgroup's OOM count, the backstop) and what the test's process left (its record, its files)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+from typing import Any
+
+from codegym.sandbox import _isolation
+from codegym.sandbox._child import COV_OFFSET, RESULT_MAX
+from codegym.sandbox._wire import HEADER
+from codegym.sandbox._workdir import read_regular
+
+STDERR_KEEP = 4096
+"""Bytes of a test's stderr kept (the last ones)."""
+
+
+def classify(  # noqa: ANN201
+    job,
+    test,
+    status,
+    cpu,
+    wall,
+    killed,
+    workdir,
+    set_up,
+    oom,
+    shm,  # noqa: ANN001
+) -> dict[str, Any]:
+    """A finished test's raw result: the program's record from the shared page, its output, and
+    the category the evidence decides (setup failure, memory, backstop, CPU, output, exception,
+    exit, signal), in that order of precedence."""
+    limits = job["limits"]
+    out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
+    stdout = read_regular(os.path.join(workdir, "stdout.txt"), limits.output_bytes + 1)
+    stderr = read_regular(os.path.join(workdir, "stderr.txt"), STDERR_KEEP, tail=True)
+    out["stdout"] = stdout.decode("utf-8", "replace")
+    out["stderr"] = stderr.decode("utf-8", "replace")
+    if job["coverage"]:
+        n = job["max_line"] + 1
+        page = shm[COV_OFFSET : COV_OFFSET + n]
+        out["lines"] = [i for i in range(n) if page[i]]
+    record: dict[str, Any] = {}
+    (size,) = HEADER.unpack(shm[0:4])
+    if 0 < size <= RESULT_MAX:
+        try:
+            record = json.loads(shm[4 : 4 + size])
+        except ValueError:
+            record = {"status": "garbled"}
+    out.update(
+        {k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record}
+    )
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    rstatus = record.get("status")
+
+    def done(kind: str, detail: str) -> dict[str, Any]:
+        out["status"], out["detail"] = kind, detail
+        return out
+
+    if not set_up:
+        if rstatus == "setup":
+            return done("infra", f"sandbox child setup failed: {record.get('exc_msg')}")
+        return done("infra", f"sandbox child died during setup (status {status})")
+    if rstatus == "setup":  # the program forged the sandbox's own failure report
+        rstatus = record["status"] = "garbled"
+    if oom:  # whichever process the kernel chose to kill, and whatever followed from it
+        cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
+        return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
+    if killed == "wall":
+        return done(
+            "timeout",
+            f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s",
+        )
+    if killed == "cpu" or cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
+        return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
+    exc_errno = record.get("errno") if rstatus == "exception" else None
+    if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes or exc_errno == errno.EFBIG:
+        return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
+    if rstatus == "exception":
+        if record.get("exc_type") == "MemoryError" or exc_errno == errno.ENOMEM:
+            return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
+        return done("runtime", f"{record.get('exc_type')}: {record.get('exc_msg', '')}")
+    if rstatus == "assertion":
+        return done("wrong", "a check assertion failed")
+    if rstatus == "exit":
+        return done("runtime", f"exited with status {record.get('code')}")
+    if sig is not None:
+        return done("runtime", f"killed by signal {signal.Signals(sig).name}")
+    if rstatus == "ok" and code == 0:
+        return out
+    if rstatus is None and code == 0 and test.kind.value == "stdio":
+        return out  # os._exit(0) after printing: judge what reached stdout
+    return done("runtime", f"exited with status {code} before the test finished")

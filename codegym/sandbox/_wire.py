@@ -1,0 +1,41 @@
+"""The wire between the executor and a sandbox server: length-prefixed pickle frames. Both ends
+are codegym's own code; untrusted programs never hold the socket (test processes close it)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from typing import Any
+
+HEADER = struct.Struct("!I")
+
+
+def send(sock_fd: int, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(HEADER.pack(len(data)) + data)
+    while view:
+        n = os.write(sock_fd, view)
+        view = view[n:]
+
+
+def recv(sock_fd: int) -> Any:
+    header = read_exact(sock_fd, HEADER.size)
+    if header is None:
+        return None
+    (size,) = HEADER.unpack(header)
+    body = read_exact(sock_fd, size)
+    if body is None:
+        return None
+    return pickle.loads(body)
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
