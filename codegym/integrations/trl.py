@@ -377,6 +377,8 @@ def rollout_func(
                     index[_prompt_key(built)] = (p, start)
         return index.get(_prompt_key(prompt))
 
+    newline_counts: dict[int, int] = {}  # per token id: a vocabulary is small, batches are not
+
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         for name in ("_tokenize_prompts", "_generate_single_turn"):
             if not hasattr(trainer, name):
@@ -393,6 +395,14 @@ def rollout_func(
         )
         tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+
+        def newlines(token: int) -> int:
+            token = int(token)
+            if token not in newline_counts:
+                text = tokenizer.decode([token], skip_special_tokens=True)
+                newline_counts[token] = text.count("\n")
+            return newline_counts[token]
+
         found = [lookup(p) for p in prompts]
         unknown = sum(f is None for f in found)
         if unknown:
@@ -412,9 +422,7 @@ def rollout_func(
         masks = [[1] * len(ids) for ids in completion_ids]
         for i, s in zip(known, scored):
             if s is not None:
-                ids = list(completion_ids[i])
-                pieces = [tokenizer.decode([t], skip_special_tokens=True) for t in ids]
-                masks[i] = token_mask(pieces, texts[i], s)
+                masks[i] = token_mask([newlines(t) for t in completion_ids[i]], texts[i], s)
         return {
             "prompt_ids": prompt_ids,
             "completion_ids": completion_ids,

@@ -123,7 +123,7 @@ def test_fgo_token_mask_zeroes_unexecuted_lines(executor):
     [scored] = score_batch(executor, [(MAX_EVEN, "", completion, True)])
     assert scored.result.passed
     pieces = list(completion)  # one "token" per character
-    mask = token_mask(pieces, completion, scored)
+    mask = token_mask([piece.count("\n") for piece in pieces], completion, scored)
     per_line = [set() for _ in completion.split("\n")]
     line = 0
     for piece, m in zip(pieces, mask):
