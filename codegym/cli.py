@@ -110,6 +110,8 @@ def cmd_problems_validate(args: argparse.Namespace) -> int:
     from codegym.problems.validate import validate_problems
     from codegym.sandbox import Executor, Limits
 
+    if args.legacy_source is not None:  # ``validate PATH``, the older spelling of --source PATH
+        args.source = args.legacy_source
     problems = _load_args(args)
     with Executor(workers=args.workers) as executor:
         report = validate_problems(
@@ -133,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from codegym.errors import UnknownNameError
     from codegym.evaluation import program_for
     from codegym.problems import load
-    from codegym.sandbox import Limits, run
+    from codegym.sandbox import Limits, Outcome, run
 
     problems = {p.id: p for p in load(args.source)}
     if args.problem not in problems:
@@ -146,10 +148,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"codegym: error: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result = run(program, problem, limits=Limits(cpu_time=args.cpu_time))
-    for i, t in enumerate(result.tests):
-        print(
-            f"test {i}: {t.outcome.value} ({t.cpu_time:.3f} s CPU){' - ' + t.detail if t.detail else ''}"
-        )
+    if result.outcome is Outcome.COMPILE_ERROR:  # the same for every test: say it once
+        print(f"compile error: {result.compile_error}")
+    else:
+        for i, t in enumerate(result.tests):
+            print(
+                f"test {i}: {t.outcome.value} ({t.cpu_time:.3f} s CPU){' - ' + t.detail if t.detail else ''}"
+            )
+        failed = [i for i, t in enumerate(result.tests) if not t.passed]
+        if failed:
+            print(_failure_report(failed[0], problem.tests[failed[0]], result.tests[failed[0]]))
     print(
         f"{result.outcome.value}: {sum(t.passed for t in result.tests)}/{len(result.tests)} tests passed"
     )
@@ -158,56 +166,95 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
+def _clip(text: str, lines: int = 8, chars: int = 400) -> str:
+    """``text`` indented for the report, cut to ``lines`` lines and ``chars`` characters."""
+    if not text:
+        return "    (empty)"
+    cut = text[:chars].splitlines()[:lines]
+    more = len(text) > chars or len(text.splitlines()) > lines
+    return "\n".join(f"    {line}" for line in cut) + ("\n    ... (truncated)" if more else "")
+
+
+def _failure_report(index: int, test: Any, got: Any) -> str:
+    """What the first failing test gave it and expected, and what the program did."""
+    from codegym.sandbox import Outcome, TestKind
+
+    out = [f"first failing test ({index}):"]
+    if test.kind is TestKind.STDIO:
+        out += ["  input:", _clip(test.stdin), "  expected output:", _clip(test.expected_output)]
+        out += ["  actual output:", _clip(got.stdout)]
+    elif test.kind is TestKind.CALL:
+        call = f"{test.fn_name}({', '.join(map(repr, test.args))})"
+        out += ["  call:", _clip(call), "  expected return value:", _clip(repr(test.expected))]
+        out += ["  (the sandbox does not report the value the function returned)"]
+    else:
+        out += ["  check code:", _clip(test.check_code or "")]
+    if got.stderr and got.outcome is not Outcome.WRONG_ANSWER:
+        stderr = got.stderr
+        own = stderr.find('File "<solution>"')  # leave out the sandbox's own frames
+        if own >= 0:
+            stderr = "Traceback (most recent call last):\n  " + stderr[own:]
+        out += ["  stderr:", _clip(stderr[-400:], lines=12)]
+    return "\n".join(out)
+
+
+def _say_between_bars(line: str) -> None:
+    """Print a line above the progress bars (a plain print would land on the end of a bar)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from codegym._dataclass_args import dataclass_values
     from codegym.agents import PRESETS, PPOConfig
 
     settings: dict = dict(PRESETS[args.preset]) if args.preset else {}
-    overrides = {
-        "model": args.model,
-        "iterations": args.iterations,
-        "episodes_per_iteration": args.episodes,
-        "sft_steps": args.sft_steps,
-        "max_new_tokens": args.max_new_tokens,
-        "output_dir": args.output_dir,
-        "seed": args.seed,
-        "device": args.device,
-        "problems": args.source,
-        "eval_every": args.eval_every,
-        "eval_samples": args.eval_samples,
-    }
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    if args.no_cccs:
-        settings["curriculum"] = "none"
-    if args.no_fgo:
-        settings["fgo"] = False
-    if args.no_resume:
-        settings["resume"] = False
+    settings.update(dataclass_values(args, PPOConfig))
     config = PPOConfig(**settings)
     from codegym.agents.trainer import train
 
+    show_progress = not args.quiet and sys.stderr.isatty()
+    say = _say_between_bars if show_progress else print
+    print(
+        f"training {config.model} on {config.problems} ({config.split or 'all'} split"
+        f"{f', first {config.problem_limit}' if config.problem_limit else ''}): "
+        f"{config.iterations} iterations x {config.episodes_per_iteration} episodes, "
+        f"curriculum {config.curriculum}, FGO {'on' if config.fgo else 'off'}; "
+        f"output {config.output_dir}",
+        flush=True,
+    )
+    print(
+        "(the rollout pass rate is measured at each problem's current CCCS stage, so it falls as "
+        "problems move to harder stages; 'by stage' shows where, and the fixed evaluation, the "
+        "same starts every time, is the measure of progress)",
+        flush=True,
+    )
+
     def report(s) -> None:  # noqa: ANN001
         by_level = " ".join(f"{k[:5]}={v:.2f}" for k, v in s.pass_rate_by_difficulty.items())
-        print(
-            f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level})  "
-            f"kl {s.approx_kl:.4f}  stages {s.stage_histogram}  "
-            f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s update {s.seconds['update']:.1f}s",
-            flush=True,
+        by_stage = " ".join(f"s{k}={r:.2f}/{n}" for k, (r, n) in s.pass_rate_by_stage.items())
+        dropped = f"  ({s.dropped_infra_errors} sandbox errors)" if s.dropped_infra_errors else ""
+        say(
+            f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level}; "
+            f"by stage {by_stage})  kl {s.approx_kl:.4f}  problems per stage {s.stage_histogram}  "
+            f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s "
+            f"update {s.seconds['update']:.1f}s{dropped}"
         )
 
     def evaluated(done: int, evaluation: Any) -> None:
-        print(f"eval after {done:3d} iterations: {evaluation.summary()}", flush=True)
+        say(f"eval after {done:3d} iterations: {evaluation.summary()}")
 
-    result = train(
-        config,
-        progress=not args.quiet and sys.stderr.isatty(),
-        on_iteration=report,
-        on_evaluation=evaluated,
-    )
+    result = train(config, progress=show_progress, on_iteration=report, on_evaluation=evaluated)
+    # (a finished run resumed trains nothing: the trainer's warning says so, on stderr)
+    if result.resumed_from is not None and result.resumed_from < config.iterations:
+        print(f"this run resumed {result.model_path} at iteration {result.resumed_from}")
     if result.evaluations:
         (_, first), (_, last) = result.evaluations[0], result.evaluations[-1]
         print(
-            f"fixed evaluation ({last.episodes} episodes, every stage of every training problem): "
-            f"pass rate {first.pass_rate:.2f} -> {last.pass_rate:.2f}, "
+            f"fixed evaluation ({last.episodes} episodes, {last.method}, every stage of every "
+            f"training problem): pass rate {first.pass_rate:.2f} -> {last.pass_rate:.2f}, "
             f"full task {first.full_task:.2f} -> {last.full_task:.2f}"
         )
     print(f"checkpoint: {result.model_path}")
@@ -219,19 +266,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from codegym.problems import load
 
     ks = sorted(set(args.k))
+    split = None if args.split == "all" else args.split
+    if args.repair_turns:
+        return _evaluate_repair(args)
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
 
         report = evaluate_programs(
-            load(args.source, split=args.split), read_samples(args.samples), ks=ks
+            load(args.source, split=split), read_samples(args.samples), ks=ks
         )
     else:
         from codegym.agents.evaluate import evaluate_model
 
+        greedy = args.n == 1 if args.greedy is None else args.greedy
         report = evaluate_model(
-            args.model, problems=args.source, split=args.split, n_samples=args.n, ks=ks,
-            greedy=args.greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
+            args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
+            greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
         )  # fmt: skip
+    print(report.table())
+    return EXIT_OK
+
+
+def _evaluate_repair(args: argparse.Namespace) -> int:
+    if args.repair_turns < 0 or not args.model:
+        print(
+            "codegym: error: --repair-turns needs --model (a model writes the repairs) and K >= 0",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from codegym.agents.evaluate import evaluate_repair
+
+    report = evaluate_repair(
+        args.model, turns=args.repair_turns, problems=args.source,
+        split=None if args.split == "all" else args.split,
+        max_new_tokens=args.max_new_tokens, device=args.device,
+    )  # fmt: skip
     print(report.table())
     return EXIT_OK
 
@@ -275,7 +344,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from codegym.sandbox.doctor import diagnose
+
+    diagnosis = diagnose(seconds=args.seconds)
+    print("\n".join(diagnosis.lines()))
+    return EXIT_OK if diagnosis.error is None else EXIT_USAGE
+
+
 # -- parser ----------------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    from codegym import __version__
+
+    return __version__
+
+
+def _train_config_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per ``PPOConfig`` field, named and described by the field (``--sft-steps`` for
+    ``sft_steps``); a flag given overrides the preset, which overrides the field's default."""
+    from codegym._dataclass_args import add_dataclass_arguments
+    from codegym.agents.config import PPOConfig
+
+    group = p.add_argument_group("training configuration (codegym.agents.PPOConfig fields)")
+    aliases = {"episodes_per_iteration": ["--episodes"], "problems": ["--source"]}
+    add_dataclass_arguments(group, PPOConfig, skip=["env_kwargs"], aliases=aliases)
+    # Older spellings, kept working: --no-cccs is --curriculum none.
+    group.add_argument(
+        "--no-cccs",
+        dest="curriculum",
+        action="store_const",
+        const="none",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
 
 
 def cmd_export_verl(args: argparse.Namespace) -> int:
@@ -316,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="codegym", description="Gymnasium environments for RL on code generation."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"codegym {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     problems = sub.add_parser("problems", help="list, show, summarise and validate problem sets")
@@ -356,17 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
         "solution fails, whose tests accept a program that prints/returns nothing or always answers the first "
         "test's expected output, or that have fewer than --min-tests tests. Exit status 0 when all pass, 1 otherwise.",
     )
-    p.add_argument(
-        "source", nargs="?", default="bundled", help="source name or path (default: bundled)"
-    )
+    source_args(p)
+    # The older positional SOURCE keeps working (``validate PATH``), unlisted.
+    p.add_argument("legacy_source", nargs="?", metavar="SOURCE", help=argparse.SUPPRESS)
     p.add_argument(
         "--min-tests", type=int, default=5, help="fewest tests a problem may have (default 5)"
     )
     p.add_argument("--cpu-time", type=float, default=4.0, help="CPU seconds per test (default 4)")
     p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: all cores)")
-    p.add_argument("--split", choices=["train", "test"])
-    p.add_argument("--difficulty", choices=["introductory", "interview", "competition"])
-    p.add_argument("--skip-invalid", action="store_true")
     p.set_defaults(func=cmd_problems_validate)
 
     p = sub.add_parser(
@@ -392,30 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Resumes from OUTPUT_DIR/checkpoint when present. Prints one line per iteration.",
     )
     p.add_argument("--preset", choices=["tiny"], help="a named configuration")
-    p.add_argument("--model", help="Hugging Face model name or local path (default: the preset's)")
-    p.add_argument("--source", help="problem source (default: bundled)")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--episodes", type=int, help="episodes per iteration")
-    p.add_argument("--sft-steps", type=int, help="supervised warm-start steps")
-    p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--output-dir", help="logs and checkpoints (default: runs/codegym)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--eval-every", type=int, help="fixed evaluation every N iterations (0: never)")
-    p.add_argument(
-        "--eval-samples", type=int, help="fixed evaluation: samples per start (0: greedy)"
-    )
-    p.add_argument(
-        "--no-cccs", action="store_true", help="ablation: no curriculum (always the full task)"
-    )
-    p.add_argument(
-        "--no-fgo",
-        action="store_true",
-        help="ablation: no fine-grained optimisation (all-ones masks)",
-    )
-    p.add_argument(
-        "--no-resume", action="store_true", help="start afresh even if a checkpoint exists"
-    )
+    _train_config_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -428,16 +506,35 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", help="model name or local path (e.g. runs/codegym/checkpoint)")
     what.add_argument("--samples", help="JSONL of completions")
-    p.add_argument("--source", default="bundled")
-    p.add_argument("--split", choices=["train", "test"], default=None)
+    # Defaults as evaluate_model's: the test split, one greedy sample per problem.
+    p.add_argument("--source", default="bundled", help="problem source (default: bundled)")
     p.add_argument(
-        "--n", type=int, default=10, help="samples per problem when sampling (default 10)"
+        "--split", choices=["train", "test", "all"], default="test", help="(default: test)"
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        default=1,
+        help="samples per problem (default 1); more than 1 samples at --temperature",
     )
     p.add_argument("--k", type=int, nargs="+", default=[1], help="k values (default: 1)")
-    p.add_argument("--greedy", action="store_true", help="one greedy sample per problem")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--greedy",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="greedy decoding, one sample per problem (default: greedy when --n is 1)",
+    )
+    p.add_argument("--temperature", type=float, default=0.8, help="(default 0.8)")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="(default 256)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument(
+        "--repair-turns",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --model: greedy pass@1 after K turns of visible-test feedback in CodeRepair-v0, "
+        "next to pass@1 without (default 0: plain pass@k)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -450,6 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=int, default=64, help="programs to run (default 64)")
     p.add_argument("--steps", type=int, default=20000, help="env steps (default 20000)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "doctor",
+        help="what isolation the sandbox gets on this machine, and its throughput",
+        description="Starts a sandbox executor and reports what this machine gives it (a uid of "
+        "its own, namespaces, cgroups, seccomp, a readable interpreter), what it does without what "
+        "is missing, and a short throughput probe. Run it first in a new container.",
+    )
+    p.add_argument("--seconds", type=float, default=2.0, help="throughput probe length (default 2)")
+    p.set_defaults(func=cmd_doctor)
 
     add_export_parser(sub)
     return parser

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from codegym.errors import ProblemFormatError, ProblemLoadError, UnknownNameError
+from codegym.errors import ConfigError, ProblemFormatError, ProblemLoadError, UnknownNameError
 from codegym.problems import Problem
 from codegym.sandbox import Executor, Limits, default_executor
 
@@ -116,7 +116,14 @@ def read_samples(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     """Samples from JSONL: one ``{"problem_id" (or "task_id"): ..., "completion": ...}`` per line."""
     samples: dict[str, list[str]] = defaultdict(list)
     errors = []
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, encoding="utf-8")  # noqa: SIM115  (closed by the with below)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the samples file {os.fspath(path)!r}: {exc.strerror or exc}; "
+            "pass a JSONL file of {problem_id, completion} lines"
+        ) from None
+    with f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

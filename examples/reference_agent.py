@@ -5,8 +5,9 @@
 
 The same as `codegym train --preset tiny`, through the API: build the config from the preset,
 train with callbacks that print each iteration and each fixed evaluation (the training problems
-started at every curriculum stage, the same starts before, during and after PPO), then compute
-greedy pass@1 by difficulty from the full task.
+started at every curriculum stage, the same starts before, during and after PPO, sampled as the
+preset says or greedy with ``--eval-samples 0``), then compute greedy pass@1 by difficulty from
+the full task.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main() -> None:
     result = train(config, progress=False, on_iteration=show, on_evaluation=evaluated)
     (_, first), (_, last) = result.evaluations[0], result.evaluations[-1]
     print(
-        f"fixed evaluation, greedy pass rate over all stages: {first.pass_rate:.2f} before PPO, "
+        f"fixed evaluation ({last.method}), pass rate over all stages: {first.pass_rate:.2f} before PPO, "
         f"{last.pass_rate:.2f} after (full task {first.full_task:.2f} -> {last.full_task:.2f})"
     )
     report = evaluate_model(

@@ -71,6 +71,17 @@ def test_reference_agent_example_smoke(tmp_path):
     assert "iteration 0" in out and "pass@1" in out
 
 
+def test_repair_scripted_example():
+    out = run_example("repair_scripted.py", "--problems", "2", "--show")
+    ends = [line for line in out.splitlines() if line.strip().startswith("end:")]
+    assert len(ends) == 2
+    assert all("terminated after 3 turns, reward +1.0, all tests: passed" in e for e in ends)
+    outcomes = [line.split()[2] for line in out.splitlines() if line.startswith("  turn ")]
+    assert len(outcomes) == 6 and outcomes[0::3] == ["compile_error"] * 2
+    assert outcomes[2::3] == ["passed"] * 2  # the wrong-answer bug, then fixed
+    assert "--- what the agent sees after turn 1 ---" in out and "### Feedback" in out
+
+
 def test_trl_grpo_example_smoke(tmp_path):
     pytest.importorskip("trl")
     out = run_example(

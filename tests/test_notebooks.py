@@ -37,7 +37,11 @@ def test_kernel_runs_this_interpreter(tmp_path):
 
 def test_notebooks_present():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_episodes_and_curriculum.ipynb", "02_rewards_and_coverage.ipynb"} <= names
+    assert {
+        "01_episodes_and_curriculum.ipynb",
+        "02_rewards_and_coverage.ipynb",
+        "03_multi_turn_repair.ipynb",
+    } <= names
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
 """Evaluation of a policy through the env.
 
 - ``evaluate_model``: pass@k of a saved model on a problem source, from the full task (stage 0).
+- ``evaluate_repair``: pass@1 of a saved model after K turns of test feedback in
+  ``CodeRepair-v0``, next to pass@1 of its first program (as LiveCodeBench reports self-repair).
 - ``stage_evaluation``: the trainer's fixed yardstick, the pass rate on a fixed set of problems
   started at *every* curriculum stage (the full task included), measured the same way before,
   during and after PPO. The per-iteration rollout pass rate is measured at whatever stage CCCS
@@ -11,7 +13,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +23,29 @@ import numpy as np
 import torch
 
 import codegym  # noqa: F401  (registers the env ids)
-from codegym.agents.policy import ValueHeadModel, load_policy
+from codegym.agents.policy import (
+    SEPARATOR,
+    ValueHeadModel,
+    build_context,
+    load_policy,
+    resolve_device,
+)
 from codegym.agents.rollout import collect
 from codegym.curriculum import segment
-from codegym.envs.core import resolve_problems
+from codegym.envs.repair_env import CodeRepairEnv
 from codegym.evaluation import EvalReport, evaluate_programs
-from codegym.problems import Problem
+from codegym.problems import Problem, resolve_problems
 from codegym.sandbox import Executor
 
-__all__ = ["evaluate_model", "StageEvaluation", "stage_evaluation", "stage_tasks"]
+__all__ = [
+    "evaluate_model",
+    "evaluate_repair",
+    "evaluation_envs",
+    "RepairReport",
+    "StageEvaluation",
+    "stage_evaluation",
+    "stage_tasks",
+]
 
 
 def evaluate_model(
@@ -48,11 +64,7 @@ def evaluate_model(
     seed: int = 0,
 ) -> EvalReport:
     """Generate ``n_samples`` programs per problem (greedy: one) and compute pass@k by difficulty."""
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else ("cpu" if device == "auto" else device)
-    )
+    dev = resolve_device(device)
     model, tokenizer = load_policy(model_path, dev)
     model.eval()
     pool = resolve_problems(problems, split)
@@ -91,6 +103,111 @@ def evaluate_model(
 
 
 @dataclass
+class RepairReport:
+    """pass@1 before and after turns of test feedback (``codegym evaluate --repair-turns K``)."""
+
+    turns: int
+    """Turns of feedback the model had (K)."""
+    first: EvalReport
+    """pass@1 of the first program, on all tests: no feedback."""
+    repaired: EvalReport
+    """pass@1 of the last program after up to ``turns`` rounds of visible-test feedback."""
+
+    def table(self) -> str:
+        head = f"difficulty     problems  pass@1  pass@1 after {self.turns} repair turn(s)"
+        lines = [head]
+        names = [*sorted(self.first.by_difficulty), "overall"]
+        for name in names:
+            before = self.first.overall if name == "overall" else self.first.by_difficulty[name]
+            after = (
+                self.repaired.overall if name == "overall" else self.repaired.by_difficulty[name]
+            )
+            n = self.first._n.get(name, 0)
+            lines.append(f"{name:14s} {n:8d}  {100 * before[1]:6.1f}  {100 * after[1]:6.1f}")
+        return "\n".join(lines)
+
+
+@torch.no_grad()
+def evaluate_repair(
+    model_path: str,
+    *,
+    turns: int,
+    problems: str | list[Problem] = "bundled",
+    split: str | None = "test",
+    visible_tests: int = 2,
+    max_new_tokens: int = 256,
+    max_context_tokens: int = 448,
+    device: str = "auto",
+) -> RepairReport:
+    """Greedy pass@1 of a saved model with ``turns`` turns of feedback from ``CodeRepair-v0``.
+
+    The first program comes from the context the agent trains on (statement, separator, starter
+    code), so its pass@1 is the plain greedy one; then each turn the model reads the env's
+    observation (statement, its last program, the visible tests' feedback) followed by the
+    separator and the starter code, and writes a whole new program; the episode ends when a program passes the visible tests or after ``turns + 1``
+    programs. The first and the last program of each episode are then scored on all tests.
+    """
+    dev = resolve_device(device)
+    model, tokenizer = load_policy(model_path, dev)
+    model.eval()
+    pool = resolve_problems(problems, split)
+    sep = tokenizer.encode(SEPARATOR, add_special_tokens=False)
+    executor = Executor()
+    env = CodeRepairEnv(
+        problems=pool,
+        split=None,
+        visible_tests=visible_tests,
+        max_turns=turns + 1,
+        max_feedback_chars=1000,
+        executor=executor,
+    )
+
+    def write(observation: str, starter: str) -> str:
+        context = build_context(
+            tokenizer.encode(observation, add_special_tokens=False),
+            tokenizer.encode(starter, add_special_tokens=False),
+            sep,
+            max_context_tokens,
+        )
+        ids = torch.tensor([context], device=dev)
+        out = model.lm.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        return starter + tokenizer.decode(out[0, len(context) :], skip_special_tokens=True)
+
+    first: dict[str, list[str]] = {}
+    last: dict[str, list[str]] = {}
+    try:
+        for problem in pool:
+            obs, _ = env.reset(options={"problem_id": problem.id})
+            done, voided = False, 0
+            while not done:
+                # The first program from the context the agent trains on; then the env's text.
+                text = obs if problem.id in first else problem.statement
+                program = write(text, problem.starter_code)
+                first.setdefault(problem.id, [program])
+                obs, _, terminated, truncated, info = env.step(program)
+                done = terminated or truncated
+                voided += bool(info["infra_error"])
+                if voided > 3:  # the sandbox keeps failing: score what there is
+                    break
+            last[problem.id] = [program]
+        return RepairReport(
+            turns=turns,
+            first=evaluate_programs(pool, first, executor=executor),
+            repaired=evaluate_programs(pool, last, executor=executor),
+        )
+    finally:
+        env.close()
+        executor.close()
+
+
+@dataclass
 class StageEvaluation:
     """Pass rates of one fixed evaluation: every problem started at every curriculum stage."""
 
@@ -106,13 +223,27 @@ class StageEvaluation:
     """How many episodes the figures average over."""
     passed: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     """``(problem id, stage) -> fraction of its samples that passed``."""
+    samples: int = 0
+    """Episodes per start: 0 greedy decoding (one each), ``n`` sampled ones."""
+
+    @property
+    def method(self) -> str:
+        """How the episodes were decoded, for labels: ``"greedy"`` or ``"sampled, n per start"``."""
+        return "greedy" if self.samples == 0 else f"sampled, {self.samples} per start"
 
     def summary(self) -> str:
         stages = " ".join(f"s{k}={v:.2f}" for k, v in sorted(self.by_stage.items()))
         return (
             f"pass rate {self.pass_rate:.2f} (all stages), {self.full_task:.2f} (full task); "
-            f"by stage {stages}; {self.episodes} episodes"
+            f"by stage {stages}; {self.episodes} episodes ({self.method})"
         )
+
+
+def evaluation_envs(env_kwargs: dict[str, Any], n: int) -> list[gym.Env]:
+    """``n`` envs for :func:`stage_evaluation` made like the training envs from ``env_kwargs``
+    (same problems, tokenizer, sandbox and limits) but with a curriculum of their own, so the
+    evaluation's forced starts never count as training episodes."""
+    return [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in range(n)]
 
 
 def stage_tasks(problems: Sequence[Problem]) -> list[tuple[str, int]]:
@@ -133,6 +264,7 @@ def stage_evaluation(
     max_context: int = 448,
     device: torch.device,
     pool: ThreadPoolExecutor | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> StageEvaluation:
     """Run every problem of ``problems`` from every curriculum stage and return the pass rates.
 
@@ -140,7 +272,7 @@ def stage_evaluation(
     are forced through ``reset(options={"problem_id", "stage"})`` and must not count as training
     episodes. ``samples = 0`` decodes greedily, one episode per start (as ``PPOConfig.eval_samples``);
     ``n > 0`` draws ``n`` per start from a generator seeded with ``seed``, so two calls on the same
-    model agree exactly.
+    model agree exactly. ``on_progress(n)`` is called as each batch of ``n`` episodes ends.
     """
     greedy = samples == 0
     tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
@@ -159,6 +291,8 @@ def stage_evaluation(
             assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
             if not e.infra_error:  # sandbox failures say nothing about the model
                 outcomes[(pid, stage)].append(e.passed)
+        if on_progress is not None:
+            on_progress(len(chunk))
     rates = {key: float(np.mean(v)) for key, v in outcomes.items()}
     by_stage: dict[int, list[float]] = defaultdict(list)
     by_difficulty: dict[str, list[float]] = defaultdict(list)
@@ -172,4 +306,5 @@ def stage_evaluation(
         by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
         episodes=sum(len(v) for v in outcomes.values()),
         passed=rates,
+        samples=samples,
     )

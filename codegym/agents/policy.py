@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["ValueHeadModel", "load_policy", "build_context", "SEPARATOR", "score_sequences"]
+from codegym.errors import ConfigError
+
+__all__ = [
+    "ValueHeadModel",
+    "load_policy",
+    "check_model_source",
+    "resolve_device",
+    "build_context",
+    "SEPARATOR",
+    "score_sequences",
+]
 
 SEPARATOR = "\n# Python 3 solution\n"
 """Text between the statement and the code in the model's context (in SFT and RL alike)."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No transformers/hub progress bars inside (loading weights, writing shards): training
+    reports its own progress, and a bar per save or load drowns it. Restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 class ValueHeadModel(nn.Module):
@@ -50,26 +84,102 @@ class ValueHeadModel(nn.Module):
 
     def save(self, path: str, tokenizer: Any = None) -> None:
         os.makedirs(path, exist_ok=True)
-        self.lm.save_pretrained(path)
+        with quiet_transformers():
+            self.lm.save_pretrained(path)
         torch.save(self.value_head.state_dict(), os.path.join(path, "value_head.pt"))
         if tokenizer is not None:
             tokenizer.save_pretrained(path)
 
 
+def check_model_source(name_or_path: str) -> None:
+    """Fail fast, in one line, when ``name_or_path`` cannot give a model.
+
+    A local directory must hold a ``config.json``; a path that does not exist is an error (a
+    name with a slash, ``org/model``, counts as a hub name only if no such path exists). A hub
+    name must be in the local Hugging Face cache or the hub must be reachable: with
+    ``HF_HUB_OFFLINE=1``, or when the hub's host does not answer within a few seconds, the name
+    is refused at once instead of after transformers' retries (about 50 s without a network).
+    """
+    path = os.path.expanduser(name_or_path)
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "config.json")):
+            raise ConfigError(
+                f"model directory {name_or_path!r} has no config.json; pass a directory written "
+                "by save_pretrained (e.g. runs/codegym/checkpoint) or a Hugging Face model name"
+            )
+        return
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_like_path or os.path.exists(path):
+        raise ConfigError(
+            f"model path {name_or_path!r} does not exist; pass a directory written by "
+            "save_pretrained (e.g. runs/codegym/checkpoint) or a Hugging Face model name"
+        )
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+    except ValueError as exc:  # not a valid repo id
+        raise ConfigError(
+            f"model {name_or_path!r} is neither a directory nor a model name: {exc}"
+        ) from None
+    if isinstance(cached, str):
+        return  # cached: loads without the hub
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            f"model {name_or_path!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
+            "is set; download it where the hub is reachable, or pass a local model directory"
+        )
+    if not _reachable(constants.ENDPOINT):
+        raise ConfigError(
+            f"model {name_or_path!r} is not in the local Hugging Face cache and "
+            f"{constants.ENDPOINT} is unreachable; download it where the hub is reachable, or "
+            "pass a local model directory"
+        )
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host opens (True behind a proxy: it decides)."""
+    import socket
+    import urllib.parse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def load_policy(
     name_or_path: str, device: torch.device, *, lora_r: int = 0
 ) -> tuple[ValueHeadModel, Any]:
-    """Load a causal LM and its tokenizer by name or local path (no hub needed for a path)."""
+    """Load a causal LM and its tokenizer by name or local path (no hub needed for a path).
+
+    Raises :class:`~codegym.errors.ConfigError` at once, in one line, for a path that does not
+    exist or a model name that cannot be fetched (see :func:`check_model_source`).
+    """
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
         from codegym.errors import MissingDependencyError
 
         raise MissingDependencyError("transformers", "agents") from exc
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    check_model_source(name_or_path)
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            lm = AutoModelForCausalLM.from_pretrained(name_or_path)
+    except OSError as exc:  # e.g. no such model on the hub, or a file missing from the directory
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot load model {name_or_path!r}: {first}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    lm = AutoModelForCausalLM.from_pretrained(name_or_path)
+    if getattr(lm, "loss_type", None) is None:
+        # A causal LM: say so, or transformers warns that loss_type=None is unrecognized.
+        lm.loss_type = "ForCausalLM"
     if lora_r > 0:
         try:
             from peft import LoraConfig, get_peft_model

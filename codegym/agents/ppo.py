@@ -17,7 +17,6 @@ __all__ = [
     "policy_loss",
     "value_loss",
     "approx_kl",
-    "entropy_from_logits",
     "explained_variance",
 ]
 
@@ -115,12 +114,6 @@ def approx_kl(
     """The low-variance estimator ``E[(r - 1) - log r]`` of KL(old || new)."""
     log_ratio = logprobs - old_logprobs
     return masked_mean(torch.exp(log_ratio) - 1.0 - log_ratio, mask)
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of each categorical distribution; (B, T, V) -> (B, T)."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:

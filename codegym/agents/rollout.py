@@ -59,12 +59,6 @@ def _cache_of(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-def _env_limit(env: gym.Env) -> int:
-    inner = env.unwrapped
-    registered = env.spec.max_episode_steps if env.spec is not None else None
-    return min(inner.max_new_tokens, registered or inner.max_new_tokens)
-
-
 @torch.no_grad()
 def collect(
     model: ValueHeadModel,
@@ -95,7 +89,7 @@ def collect(
         prefix = obs["prefix"][: int(obs["prefix_len"][0])].tolist()
         contexts.append(build_context(statement, prefix, sep, max_context))
         starts.append(info)
-    limits = [_env_limit(env) for env in envs]
+    limits = [env.unwrapped.max_steps for env in envs]
     actions: list[list[int]] = [[] for _ in range(n)]
     finished = [False] * n
     results: list[tuple[float, bool, bool, dict[str, Any]] | None] = [None] * n

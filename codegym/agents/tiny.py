@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from codegym.agents.policy import SEPARATOR, build_context
+from codegym.agents.policy import SEPARATOR, build_context, quiet_transformers
 from codegym.curriculum import segment
 from codegym.problems import Problem
 
@@ -77,7 +77,8 @@ def build_tiny(problems: Sequence[Problem], path: str, *, seed: int = 0) -> str:
     )
     model = GPT2LMHeadModel(config)
     os.makedirs(path, exist_ok=True)
-    model.save_pretrained(path)
+    with quiet_transformers():
+        model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     logger.info(
         "built tiny model at %s (%d parameters)", path, sum(p.numel() for p in model.parameters())
@@ -109,9 +110,7 @@ def sft_examples(
         seg = segment(p.canonical_solution)
         statement = tokenizer.encode(p.statement, add_special_tokens=False)[:max_prompt]
         for stage in range(seg.n_stages):
-            start = seg.prefix(stage) if stage > 0 else p.starter_code
-            if start and not start.endswith("\n"):
-                start += "\n"
+            start = seg.start_code(stage, p.starter_code)  # as the env starts the episode
             if not p.canonical_solution.startswith(start):
                 continue
             rest = p.canonical_solution[len(start) :]

@@ -22,8 +22,13 @@ import torch
 
 import codegym  # noqa: F401  (registers the env ids)
 from codegym.agents.config import PPOConfig
-from codegym.agents.evaluate import StageEvaluation, stage_evaluation
-from codegym.agents.policy import ValueHeadModel, load_policy, score_sequences
+from codegym.agents.evaluate import (
+    StageEvaluation,
+    evaluation_envs,
+    stage_evaluation,
+    stage_tasks,
+)
+from codegym.agents.policy import ValueHeadModel, load_policy, resolve_device, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
     explained_variance,
@@ -37,8 +42,7 @@ from codegym.agents.ppo import (
 from codegym.agents.rollout import EpisodeRecord, collect
 from codegym.agents.tiny import build_tiny, supervised_warm_start
 from codegym.curriculum import Curriculum
-from codegym.envs.core import resolve_problems
-from codegym.problems import Difficulty, Problem
+from codegym.problems import Difficulty, Problem, resolve_problems
 from codegym.sandbox import Executor, Limits
 
 __all__ = ["train", "training_problems", "TrainResult", "IterationStats"]
@@ -52,6 +56,9 @@ class IterationStats:
     reward_mean: float
     pass_rate: float
     pass_rate_by_difficulty: dict[str, float]
+    pass_rate_by_stage: dict[int, tuple[float, int]]
+    """Rollout pass rate and episode count at each start stage (0: the full task). The overall
+    rollout pass rate falls whenever CCCS moves problems to harder stages; this shows where."""
     stage_histogram: dict[int, int]
     policy_loss: float
     value_loss: float
@@ -73,12 +80,9 @@ class TrainResult:
     evaluations: list[tuple[int, StageEvaluation]] = field(default_factory=list)
     """The fixed evaluation (``eval_every``) as ``(PPO iterations done, result)``: the first entry
     is the starting policy, the last the trained one."""
-
-
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+    resumed_from: int | None = None
+    """The iteration a resumed run started at (None: a fresh run). When it is at least
+    ``config.iterations``, the checkpoint had finished every iteration and nothing was trained."""
 
 
 def _seed_everything(seed: int) -> None:
@@ -98,12 +102,16 @@ def _writer(path: str) -> Any:
     return SummaryWriter(path)
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
+def _progress(
+    total: int, initial: int, enabled: bool, desc: str = "PPO", unit: str = "it", leave: bool = True
+) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, initial=initial, desc="PPO", disable=not enabled, unit="it")
+    return tqdm(
+        total=total, initial=initial, desc=desc, disable=not enabled, unit=unit, leave=leave
+    )
 
 
 def train(
@@ -121,7 +129,7 @@ def train(
     cfg = config
     _seed_everything(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     os.makedirs(cfg.output_dir, exist_ok=True)
     checkpoint = os.path.join(cfg.output_dir, "checkpoint")
     problems = training_problems(cfg)
@@ -129,6 +137,20 @@ def train(
     # -- 0. Models: the policy (with a value head), its frozen reference, the optimizer ------------
     resuming = cfg.resume and os.path.exists(os.path.join(checkpoint, "trainer_state.pt"))
     if resuming:
+        state = torch.load(
+            os.path.join(checkpoint, "trainer_state.pt"), map_location="cpu", weights_only=False
+        )
+        if state["iteration"] + 1 >= cfg.iterations:
+            logger.warning(
+                "nothing to train: %s has finished %d iterations already (iterations=%d); raise "
+                "iterations (--iterations) to train further, or pass resume=False (--no-resume) "
+                "to start afresh",
+                checkpoint,
+                state["iteration"] + 1,
+                cfg.iterations,
+            )
+            done = state["iteration"] + 1
+            return TrainResult(cfg, [], cfg.output_dir, checkpoint, resumed_from=done)
         model_path = checkpoint
     elif cfg.model == "tiny":
         model_path = build_tiny(
@@ -141,10 +163,14 @@ def train(
     model, tokenizer = load_policy(model_path, device, lora_r=cfg.lora_r if not resuming else 0)
     if not resuming and cfg.sft_steps > 0:
         logger.info("supervised warm start: %d steps", cfg.sft_steps)
+        sft_bar = _progress(cfg.sft_steps, 0, progress, "warm start", "step", leave=False)
         supervised_warm_start(
             model, tokenizer, problems, steps=cfg.sft_steps, learning_rate=cfg.sft_learning_rate,
             max_context=cfg.max_context_tokens, seed=cfg.seed, device=device,
+            on_step=None if sft_bar is None else lambda step, loss: sft_bar.update(1),
         )  # fmt: skip
+        if sft_bar is not None:
+            sft_bar.close()
     model.eval()  # no dropout in RL: rollout and update must agree on log-probs
     reference = _reference_of(model, cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
@@ -170,18 +196,9 @@ def train(
         **cfg.env_kwargs,
     }
     envs = [gym.make("CodeGen-v0", **env_kwargs) for _ in range(cfg.episodes_per_iteration)]
-    # The fixed evaluation's envs: same problems, sandbox and limits, but a curriculum of their
-    # own, so its forced starts never count as training episodes.
-    eval_envs = (
-        [gym.make("CodeGen-v0", **{**env_kwargs, "curriculum": "none"}) for _ in envs]
-        if cfg.eval_every > 0
-        else []
-    )
+    eval_envs = evaluation_envs(env_kwargs, len(envs)) if cfg.eval_every > 0 else []
     start_iteration = 0
     if resuming:
-        state = torch.load(
-            os.path.join(checkpoint, "trainer_state.pt"), map_location="cpu", weights_only=False
-        )
         optimizer.load_state_dict(state["optimizer"])
         curriculum.load_state_dict(state["curriculum"])
         start_iteration = state["iteration"] + 1
@@ -193,14 +210,24 @@ def train(
     pool = ThreadPoolExecutor(max_workers=len(envs), thread_name_prefix="codegym-episode")
     history: list[IterationStats] = []
     seed_rng = np.random.default_rng(cfg.seed + start_iteration)
+    # One generator for the minibatch order that advances from iteration to iteration (a fresh
+    # one per update would give every iteration the same order).
+    shuffle_rng = np.random.default_rng([cfg.seed, start_iteration, 1])
     evaluations: list[tuple[int, StageEvaluation]] = []
+    n_eval_episodes = len(stage_tasks(problems)) * max(cfg.eval_samples, 1)
 
     def evaluate(done: int) -> None:
+        eval_bar = _progress(
+            n_eval_episodes, 0, progress, f"fixed evaluation ({done} it)", "ep", leave=False
+        )
         result = stage_evaluation(
             model, tokenizer, eval_envs, problems, samples=cfg.eval_samples,
             temperature=cfg.temperature, seed=cfg.seed,
             max_context=cfg.max_context_tokens, device=device, pool=pool,
+            on_progress=None if eval_bar is None else lambda n: eval_bar.update(n),
         )  # fmt: skip
+        if eval_bar is not None:
+            eval_bar.close()
         evaluations.append((done, result))
         _log_evaluation(writer, done, result)
         if on_evaluation is not None:
@@ -217,33 +244,18 @@ def train(
                 temperature=cfg.temperature, device=device, generator=generator, pool=pool,
             )  # fmt: skip
             usable = [e for e in episodes if not e.infra_error]  # sandbox failures are not scored
-
-            # -- 2. Score: log-probs and values under the policy, log-probs under the reference --
             t_update = time.perf_counter()
-            batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
-
-            # -- 3. Advantages: KL-shaped token rewards, GAE, whitening --------------------------
-            final = (
-                batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
-            )
-            rewards = token_rewards(
-                final,
-                batch["old_logprobs"],
-                batch["ref_logprobs"],
-                batch["mask"],
-                cfg.kl_beta,
-            )
-            advantages, returns = gae(
-                rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam
-            )
-            if cfg.whiten_advantages:
-                advantages = masked_whiten(advantages, batch["mask"])
-
-            # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss -------
-            # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
-            stats = _ppo_update(
-                model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device
-            )
+            if usable:
+                batch, returns, stats = _update(
+                    model, reference, optimizer, tokenizer, usable, cfg, device, shuffle_rng
+                )
+            else:  # nothing to learn from; the next iteration tries again
+                logger.warning(
+                    "iteration %d: all %d episodes were sandbox infrastructure errors; no update",
+                    iteration,
+                    len(episodes),
+                )
+                batch, returns, stats = None, None, {}
             t_update = time.perf_counter() - t_update
 
             # -- 5. Log and checkpoint ------------------------------------------------------------
@@ -278,7 +290,8 @@ def train(
             writer.close()
         if bar is not None:
             bar.close()
-    return TrainResult(cfg, history, cfg.output_dir, checkpoint, evaluations)
+    resumed_from = start_iteration if resuming else None
+    return TrainResult(cfg, history, cfg.output_dir, checkpoint, evaluations, resumed_from)
 
 
 def training_problems(cfg: PPOConfig) -> list[Problem]:
@@ -300,6 +313,37 @@ def _reference_of(model: ValueHeadModel, cfg: PPOConfig) -> torch.nn.Module:
     for p in reference.parameters():
         p.requires_grad_(False)
     return reference
+
+
+def _update(
+    model: ValueHeadModel,
+    reference: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    tokenizer: Any,
+    usable: list[EpisodeRecord],
+    cfg: PPOConfig,
+    device: torch.device,
+    shuffle_rng: np.random.Generator,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
+    """Phases 2-4 of an iteration on its scored episodes; returns the batch, returns and stats."""
+    # -- 2. Score: log-probs and values under the policy, log-probs under the reference ----------
+    batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
+
+    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening ----------------------------------
+    final = batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
+    rewards = token_rewards(
+        final, batch["old_logprobs"], batch["ref_logprobs"], batch["mask"], cfg.kl_beta
+    )
+    advantages, returns = gae(rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam)
+    if cfg.whiten_advantages:
+        advantages = masked_whiten(advantages, batch["mask"])
+
+    # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss ---------------
+    # (eval mode throughout: dropout would make these log-probs differ from the rollout's)
+    stats = _ppo_update(
+        model, optimizer, tokenizer, usable, batch, advantages, returns, cfg, device, shuffle_rng
+    )
+    return batch, returns, stats
 
 
 def _score_batch(
@@ -353,11 +397,12 @@ def _ppo_update(
     returns: torch.Tensor,
     cfg: PPOConfig,
     device: torch.device,
+    rng: np.random.Generator,
 ) -> dict[str, float]:
+    """Minibatch updates; ``rng`` shuffles the minibatches and advances across iterations."""
     sums: Counter[str] = Counter()
     steps = 0
     order = np.arange(len(episodes))
-    rng = np.random.default_rng(cfg.seed)
     for _ in range(cfg.ppo_epochs):
         rng.shuffle(order)
         for lo in range(0, len(order), cfg.minibatch_size):
@@ -407,26 +452,33 @@ def _iteration_stats(
     usable: list[EpisodeRecord],
     curriculum: Curriculum,
     stats: dict[str, float],
-    batch: dict[str, torch.Tensor],
-    returns: torch.Tensor,
+    batch: dict[str, torch.Tensor] | None,
+    returns: torch.Tensor | None,
 ) -> IterationStats:
+    """The iteration's figures; ``batch`` and ``returns`` are None when nothing was scored."""
     by_difficulty: dict[str, list[bool]] = {}
+    by_stage: dict[int, list[bool]] = {}
     for e in usable:
         by_difficulty.setdefault(e.difficulty, []).append(e.passed)
-    mask = batch["mask"]
-    masked = 1.0 - float(batch["fgo_mask"].sum() / mask.sum().clamp(min=1))
+        by_stage.setdefault(e.stage, []).append(e.passed)
+    masked, explained = 0.0, 0.0
+    if batch is not None and returns is not None:
+        mask = batch["mask"]
+        masked = 1.0 - float(batch["fgo_mask"].sum() / mask.sum().clamp(min=1))
+        explained = explained_variance(batch["old_values"], returns, mask)
     return IterationStats(
         iteration=iteration,
         reward_mean=float(np.mean([e.reward for e in usable])) if usable else 0.0,
         pass_rate=float(np.mean([e.passed for e in usable])) if usable else 0.0,
         pass_rate_by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
+        pass_rate_by_stage={k: (float(np.mean(v)), len(v)) for k, v in sorted(by_stage.items())},
         stage_histogram=curriculum.stage_histogram(),
         policy_loss=stats.get("policy_loss", 0.0),
         value_loss=stats.get("value_loss", 0.0),
         entropy=stats.get("entropy", 0.0),
         approx_kl=stats.get("approx_kl", 0.0),
         clip_fraction=stats.get("clip_fraction", 0.0),
-        explained_variance=explained_variance(batch["old_values"], returns, mask),
+        explained_variance=explained,
         fgo_masked_fraction=masked,
         dropped_infra_errors=len(episodes) - len(usable),
     )
@@ -458,6 +510,8 @@ def _log(writer: Any, s: IterationStats) -> None:
         writer.add_scalar(f"train/{name}", getattr(s, name), step)
     for difficulty, rate in s.pass_rate_by_difficulty.items():
         writer.add_scalar(f"pass_rate/{difficulty}", rate, step)
+    for stage, (rate, _) in s.pass_rate_by_stage.items():
+        writer.add_scalar(f"pass_rate/stage_{stage}", rate, step)
     for stage, count in s.stage_histogram.items():
         writer.add_scalar(f"curriculum/problems_at_stage_{stage}", count, step)
     stages = [stage for stage, count in s.stage_histogram.items() for _ in range(count)]
@@ -501,7 +555,8 @@ def _save_checkpoint(
         os.path.join(tmp, "trainer_state.pt"),
     )
     with open(os.path.join(tmp, "config.codegym.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=2)
+        # (env_kwargs may hold objects, an executor say: those are written as their repr)
+        json.dump(cfg.to_dict(), f, indent=2, default=repr)
     if os.path.exists(path):
         import shutil
 

@@ -31,6 +31,18 @@ class _ProblemState:
     history: list[int]
 
 
+def _states_to_json(states: dict[str, _ProblemState]) -> dict[str, dict[str, Any]]:
+    """The per-problem states as JSON data: what ``state_dict`` and the shared file both hold."""
+    return {k: {"stage": v.stage, "history": list(v.history)} for k, v in states.items()}
+
+
+def _states_from_json(data: dict[str, Any]) -> dict[str, _ProblemState]:
+    return {
+        k: _ProblemState(int(v["stage"]), [int(x) for x in v.get("history", [])])
+        for k, v in data.items()
+    }
+
+
 class Curriculum:
     """Per-problem stage schedule.
 
@@ -140,19 +152,14 @@ class Curriculum:
                 "mode": self.mode,
                 "threshold": self.threshold,
                 "window": self.window,
-                "problems": {
-                    k: {"stage": v.stage, "history": list(v.history)}
-                    for k, v in self._states.items()
-                },
+                "problems": _states_to_json(self._states),
             }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         problems = state.get("problems", {})
         with self._lock, self._file_lock():
             self._states = {
-                k: _ProblemState(int(v["stage"]), [int(x) for x in v.get("history", [])])
-                for k, v in problems.items()
-                if k in self._segments
+                k: v for k, v in _states_from_json(problems).items() if k in self._segments
             }
             self._write()
 
@@ -225,20 +232,13 @@ class Curriculum:
             data = json.loads(text) if text.strip() else {}
         except (OSError, ValueError):
             return
-        self._states = {
-            k: _ProblemState(int(v["stage"]), [int(x) for x in v.get("history", [])])
-            for k, v in data.get("problems", {}).items()
-        }
+        self._states = _states_from_json(data.get("problems", {}))
         self._file_sig = sig
 
     def _write(self) -> None:
         if self.state_path is None:
             return
-        data = {
-            "problems": {
-                k: {"stage": v.stage, "history": v.history} for k, v in self._states.items()
-            }
-        }
+        data = {"problems": _states_to_json(self._states)}
         tmp = f"{self.state_path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f)

@@ -45,6 +45,12 @@ class Segmentation:
             return ""
         return "".join(self.source.splitlines(keepends=True)[: cut - 1])
 
+    def start_code(self, stage: int, starter_code: str = "") -> str:
+        """The code an episode at ``stage`` starts from, ending in a newline (or ""): the prefix
+        of ``stage``, or ``starter_code`` at stage 0 (the full task)."""
+        start = self.prefix(stage) if stage > 0 else starter_code
+        return start + "\n" if start and not start.endswith("\n") else start
+
 
 @lru_cache(maxsize=8192)
 def segment(source: str) -> Segmentation:

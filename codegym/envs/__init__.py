@@ -1,18 +1,23 @@
-"""The Gymnasium envs: ``CodeGen-v0`` (token level) and ``CodeGenLine-v0`` (line level)."""
+"""The Gymnasium envs: ``CodeGen-v0`` (token level), ``CodeGenLine-v0`` (line level) and
+``CodeRepair-v0`` (whole programs, repaired over turns of test feedback)."""
 
 from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from codegym.envs.base import CodeEnv
 from codegym.envs.core import Coverage, EpisodeCore, line_mask
 from codegym.envs.line_env import LINE_CHARSET, SUBMIT, CodeGenLineEnv
+from codegym.envs.repair_env import CodeRepairEnv
 from codegym.envs.token_env import CodeGenEnv
 from codegym.envs.tokenizer import CodeTokenizer, HFTokenizer, Tokenizer, as_tokenizer
 
 __all__ = [
     "Coverage",
+    "CodeEnv",
     "CodeGenEnv",
     "CodeGenLineEnv",
+    "CodeRepairEnv",
     "CodeTokenizer",
     "EpisodeCore",
     "HFTokenizer",
@@ -24,9 +29,11 @@ __all__ = [
     "register_envs",
 ]
 
-ENV_IDS = {
+ENV_IDS: dict[str, tuple[str, int | None]] = {
     "CodeGen-v0": ("codegym.envs.token_env:CodeGenEnv", 1024),
     "CodeGenLine-v0": ("codegym.envs.line_env:CodeGenLineEnv", 64),
+    # No max_episode_steps: a TimeLimit would count the turns a sandbox failure voids.
+    "CodeRepair-v0": ("codegym.envs.repair_env:CodeRepairEnv", None),
 }
 
 

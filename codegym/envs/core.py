@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,7 @@ import numpy as np
 
 from codegym.curriculum import Curriculum
 from codegym.errors import ConfigError, UnknownNameError
-from codegym.problems import Problem, load
+from codegym.problems import Problem, resolve_problems
 from codegym.rewards import RewardFn, get_reward
 from codegym.sandbox import (
     Executor,
@@ -23,29 +25,16 @@ from codegym.sandbox import (
     statement_map,
 )
 
-__all__ = ["Coverage", "EpisodeCore", "Episode", "line_mask", "resolve_problems"]
+__all__ = [
+    "Coverage",
+    "EpisodeCore",
+    "Episode",
+    "line_mask",
+    "resolve_problems",
+    "stage_label",
+]
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_problems(
-    problems: str | os.PathLike[str] | Sequence[Problem] | None, split: str | None
-) -> list[Problem]:
-    """A source name, a path, or a list of problems, filtered to ``split``."""
-    if problems is None or isinstance(problems, (str, os.PathLike)):
-        out = load(problems, split=split)
-    else:
-        out = list(problems)
-        for i, p in enumerate(out):
-            if not isinstance(p, Problem):
-                raise ConfigError(
-                    f"problems[{i}] is a {type(p).__name__}, not a codegym.problems.Problem"
-                )
-        if split is not None:
-            out = [p for p in out if p.split in (split, None)]
-    if not out:
-        raise ConfigError(f"no problems to train on (problems={problems!r}, split={split!r})")
-    return out
 
 
 def line_mask(
@@ -151,15 +140,43 @@ class Episode:
         }
 
 
-def check_settings(render_mode: str | None, render_modes: Sequence[str], **sizes: int) -> None:
-    """Raise :class:`ConfigError` for a size that is not a positive int or an unknown render mode."""
+def check_settings(**sizes: int) -> None:
+    """Raise :class:`ConfigError` for a size that is not a positive int."""
     for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    if render_mode is not None and render_mode not in render_modes:
-        raise ConfigError(
-            f"render_mode must be one of {list(render_modes)} or None, got {render_mode!r}"
+
+
+_checked: dict[tuple[str, str], bool] = {}
+_checked_lock = threading.Lock()
+
+
+def check_canonical(problem: Problem, executor: Executor, limits: Limits | None) -> bool | None:
+    """Whether ``problem``'s canonical solution passes its own tests, checked once per process
+    (per problem id and solution text). A failing one is warned about (``UserWarning`` naming the
+    problem) and still served: the warning says what CCCS prefixes and rewards then mean. None
+    when there is nothing to check (no canonical solution) or the sandbox failed (not cached)."""
+    if not problem.canonical_solution.strip():
+        return None
+    key = (problem.id, problem.canonical_solution)
+    with _checked_lock:
+        if key in _checked:
+            return _checked[key]
+    result = executor.run(problem.canonical_solution, problem, limits=limits, coverage=False)
+    if result.outcome is Outcome.INFRA_ERROR:
+        return None
+    with _checked_lock:
+        _checked[key] = result.passed
+    if not result.passed:
+        first = next((t for t in result.tests if not t.passed), None)
+        why = result.outcome.value + (f" ({first.detail})" if first and first.detail else "")
+        warnings.warn(
+            f"problem {problem.id!r}: its canonical solution fails its own tests ({why}); "
+            "CCCS prefixes are cut from it and may be wrong. Served anyway; find such problems "
+            "with `codegym problems validate` and fix or drop them",
+            stacklevel=4,
         )
+    return result.passed
 
 
 class EpisodeCore:
@@ -202,6 +219,7 @@ class EpisodeCore:
             problem = self.by_id[pid]
         else:
             raise UnknownNameError("problem_id", pid, self.by_id)
+        check_canonical(problem, self.executor, self.limits)
         n_stages = self.curriculum.n_stages(problem.id)
         stage = options.get("stage")
         if stage is None:
@@ -275,13 +293,19 @@ def registered_limit(spec: Any) -> int | None:
     return registered.max_episode_steps if registered is not None else None
 
 
+def stage_label(stage: int, n_stages: int) -> str:
+    """``"stage k/K"``: the episode's curriculum stage over the problem's last one, ``K =
+    n_stages - 1`` (the longest prefix; 0 is the whole task). The one way codegym writes a stage."""
+    return f"stage {stage}/{n_stages - 1}"
+
+
 def render_ansi(episode: Episode | None, generated: str, info: dict[str, Any] | None) -> str:
     """Statement, prefix, generated code marked by coverage (``+`` executed, ``-`` not), outcome."""
     if episode is None:
         return "(no episode: call reset())\n"
     p = episode.problem
     out = [
-        f"== {p.id} [{p.difficulty.value}] stage {episode.stage}/{episode.n_stages - 1} ==",
+        f"== {p.id} [{p.difficulty.value}] {stage_label(episode.stage, episode.n_stages)} ==",
         p.statement.rstrip(),
         "",
     ]

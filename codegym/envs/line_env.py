@@ -7,15 +7,14 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.error import CustomSpaceError
 from gymnasium.vector.utils import create_shared_memory
 
 from codegym.curriculum import Curriculum
-from codegym.envs.core import Episode, EpisodeCore, check_settings, render_ansi
-from codegym.envs.core import registered_limit as _registered_limit
-from codegym.errors import EnvStateError, InvalidActionError
+from codegym.envs.base import CodeEnv
+from codegym.envs.core import EpisodeCore, check_settings, render_ansi
+from codegym.errors import InvalidActionError
 from codegym.problems import Problem
 from codegym.rewards import RewardFn
 from codegym.sandbox import Executor, Limits
@@ -68,11 +67,12 @@ class AnyText(spaces.Text):
 @create_shared_memory.register(AnyText)
 def _no_shared_memory(space: AnyText, n: int = 1, ctx: Any = None) -> Any:
     raise CustomSpaceError(
-        "CodeGenLine-v0 observations are text; run it in AsyncVectorEnv with shared_memory=False"
+        "CodeGenLine-v0 and CodeRepair-v0 observations are text; run them in AsyncVectorEnv "
+        "with shared_memory=False"
     )
 
 
-class CodeGenLineEnv(gym.Env):
+class CodeGenLineEnv(CodeEnv[dict[str, str], str]):
     """
     ## Description
 
@@ -119,12 +119,29 @@ class CodeGenLineEnv(gym.Env):
     Under `gymnasium.vector.AsyncVectorEnv`, pass `shared_memory=False` (text observations do not
     fit shared memory; the env says so if you forget).
 
+    ## Examples
+
+    ```pycon
+    >>> import gymnasium as gym
+    >>> import codegym
+    >>> env = gym.make("CodeGenLine-v0", curriculum="none")  # always the whole task
+    >>> obs, info = env.reset(seed=0, options={"problem_id": "intro-a-001"})
+    >>> for line in ["k = int(input())", "print(input())"]:
+    ...     obs, reward, terminated, truncated, info = env.step(line)
+    >>> obs["code"]
+    'k = int(input())\\nprint(input())\\n'
+    >>> obs, reward, terminated, truncated, info = env.step(codegym.SUBMIT)
+    >>> reward, info["outcome"], info["coverage"]["line_mask"].tolist()
+    (-0.3, 'wrong_answer', [1, 1])
+
+    ```
+
     ## Version History
 
     - v0: Initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    _limit_name = "max_lines"
 
     def __init__(
         self,
@@ -140,18 +157,16 @@ class CodeGenLineEnv(gym.Env):
         render_mode: str | None = None,
         executor: Executor | None = None,
     ) -> None:
-        check_settings(
+        check_settings(max_lines=max_lines, max_line_chars=max_line_chars)
+        self._setup(
+            EpisodeCore(problems, split, curriculum, reward, limits, executor),
             render_mode,
-            self.metadata["render_modes"],
-            max_lines=max_lines,
-            max_line_chars=max_line_chars,
+            own_limit=max_lines,
         )
-        self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
         self.max_lines = max_lines
         self.max_line_chars = max_line_chars
         self.max_prompt_chars = max_prompt_chars
         self.max_code_chars = max_code_chars
-        self.render_mode = render_mode
         self.action_space = LineSpace(max_line_chars)
         self.observation_space = spaces.Dict(
             {
@@ -159,33 +174,24 @@ class CodeGenLineEnv(gym.Env):
                 "code": AnyText(max_length=max_code_chars, min_length=0, charset=LINE_CHARSET),
             }
         )
-        self._episode: Episode | None = None
         self._lines: list[str] = []
-        self._done = False
-        self._limit = max_lines
-        self._last_info: dict[str, Any] | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, str], dict[str, Any]]:
         super().reset(seed=seed)
-        self._episode = self.core.begin(self.np_random, options)
-        self._lines, self._done, self._last_info = [], False, None
-        spec_limit = _registered_limit(self.spec)
-        self._limit = min(self.max_lines, spec_limit or self.max_lines)
-        return self._obs(), self._episode.reset_info()
+        episode = self._begin(options)
+        self._lines = []
+        return self._obs(), episode.reset_info()
 
     def step(self, action: Any) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
-        if self._episode is None:
-            raise EnvStateError("step() called before reset()")
-        if self._done:
-            raise EnvStateError("step() called after the episode ended; call reset()")
+        self._check_step()
         if not isinstance(action, str):
             raise InvalidActionError(
                 f"action must be a str (one line of code or codegym.SUBMIT), got {type(action).__name__}"
             )
         if action == SUBMIT:
-            return self._finish(terminated=True)
+            return self._end(terminated=True)
         if len(action) > self.max_line_chars:
             raise InvalidActionError(
                 f"line of {len(action)} characters exceeds max_line_chars={self.max_line_chars}"
@@ -198,15 +204,11 @@ class CodeGenLineEnv(gym.Env):
             )
         self._lines.append(action)
         if len(self._lines) >= self._limit:
-            return self._finish(terminated=False)
+            return self._end(terminated=False)
         return self._obs(), 0.0, False, False, {}
 
-    def render(self) -> str | None:
-        text = render_ansi(self._episode, self._generated(), self._last_info)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+    def _render_text(self) -> str:
+        return render_ansi(self._episode, self._generated(), self._last_info)
 
     def _generated(self) -> str:
         return "".join(line + "\n" for line in self._lines)
@@ -216,14 +218,6 @@ class CodeGenLineEnv(gym.Env):
         code = (self._episode.start_code + self._generated())[-self.max_code_chars :]
         return {"prompt": self._episode.problem.statement[: self.max_prompt_chars], "code": code}
 
-    def _finish(
-        self, *, terminated: bool
-    ) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
-        assert self._episode is not None
-        self._done = True
-        reward, info = self.core.finish(self._episode, self._generated())
-        info["truncated_program"] = not terminated
-        self._last_info = info
-        if self.render_mode == "human":
-            self.render()
+    def _end(self, *, terminated: bool) -> tuple[dict[str, str], float, bool, bool, dict[str, Any]]:
+        reward, info = self._finish(self._generated(), terminated=terminated)
         return self._obs(), reward, terminated, not terminated, info

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from codegym.curriculum import Curriculum
+from codegym.envs.base import CodeEnv
 from codegym.envs.core import Episode, EpisodeCore, check_settings, render_ansi
-from codegym.envs.core import registered_limit as _registered_limit
 from codegym.envs.tokenizer import as_tokenizer
-from codegym.errors import EnvStateError, InvalidActionError
+from codegym.errors import InvalidActionError
 from codegym.problems import Problem
 from codegym.rewards import RewardFn
 from codegym.sandbox import Executor, Limits
@@ -23,7 +21,7 @@ from codegym.sandbox import Executor, Limits
 __all__ = ["CodeGenEnv"]
 
 
-class CodeGenEnv(gym.Env):
+class CodeGenEnv(CodeEnv[dict[str, np.ndarray], int]):
     """
     ## Description
 
@@ -62,6 +60,10 @@ class CodeGenEnv(gym.Env):
     A problem drawn uniformly with `self.np_random` (or `reset(options={"problem_id": ...})`), and
     the problem's current curriculum stage (or `options={"stage": k}`). Stage 0 starts from the
     starter code only; stage k > 0 from the canonical solution cut before a conditional statement.
+    The first time a process serves a problem, the env runs its canonical solution on its tests
+    (once per problem and process); a solution that fails them is served anyway, with a
+    `UserWarning` naming the problem, since its prefixes and the problem itself may be wrong
+    (`codegym problems validate` finds such problems up front).
 
     ## Episode End
 
@@ -86,6 +88,8 @@ class CodeGenEnv(gym.Env):
     - `reward`: a name from `codegym.rewards.REWARDS` or a callable.
     - `limits`: `codegym.sandbox.Limits` for each test.
     - `executor`: a `codegym.sandbox.Executor` (default: the shared one, one worker per core).
+    - `render_mode`: `"ansi"` (text), `"human"` (printed at the end of an episode) or None. Other
+      modes (Stable-Baselines3's `make_vec_env` asks for `"rgb_array"`) warn and render nothing.
 
     ## Info
 
@@ -102,12 +106,28 @@ class CodeGenEnv(gym.Env):
     infrastructure error all-zeros. `coverage` is a Mapping, not a dict, so vector envs keep each
     sub-env's masks whole (`infos["coverage"][i]["token_mask"]`).
 
+    ## Examples
+
+    ```pycon
+    >>> import gymnasium as gym
+    >>> import codegym
+    >>> env = gym.make("CodeGen-v0", curriculum="none")  # always the whole task
+    >>> obs, info = env.reset(seed=0, options={"problem_id": "intro-a-001"})
+    >>> info["stage"], info["n_stages"], obs["generated_len"]
+    (0, 2, array([0]))
+    >>> eos = env.unwrapped.tokenizer.eos_token_id
+    >>> obs, reward, terminated, truncated, info = env.step(eos)  # submit an empty program
+    >>> reward, terminated, info["outcome"]
+    (-0.3, True, 'wrong_answer')
+
+    ```
+
     ## Version History
 
     - v0: Initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    _limit_name = "max_new_tokens"
 
     def __init__(
         self,
@@ -124,18 +144,19 @@ class CodeGenEnv(gym.Env):
         executor: Executor | None = None,
     ) -> None:
         check_settings(
-            render_mode,
-            self.metadata["render_modes"],
             max_prompt_tokens=max_prompt_tokens,
             max_prefix_tokens=max_prefix_tokens,
             max_new_tokens=max_new_tokens,
         )
-        self.core = EpisodeCore(problems, split, curriculum, reward, limits, executor)
+        self._setup(
+            EpisodeCore(problems, split, curriculum, reward, limits, executor),
+            render_mode,
+            own_limit=max_new_tokens,
+        )
         self.tokenizer = as_tokenizer(tokenizer)
         self.max_prompt_tokens = max_prompt_tokens
         self.max_prefix_tokens = max_prefix_tokens
         self.max_new_tokens = max_new_tokens
-        self.render_mode = render_mode
         vocab = int(self.tokenizer.vocab_size)
         self.action_space = spaces.Discrete(vocab)
 
@@ -155,15 +176,10 @@ class CodeGenEnv(gym.Env):
                 "generated_len": length(max_new_tokens),
             }
         )
-        self._episode: Episode | None = None
-        self._done = False
         self._generated = np.full(max_new_tokens, self.tokenizer.pad_token_id, dtype=np.int64)
         self._n = 0
-        self._limit = max_new_tokens
         self._static: dict[str, np.ndarray] = {}
         self._encoded: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-        self._last_info: dict[str, Any] | None = None
-        self._warned_limit = False
 
     # -- gymnasium API ------------------------------------------------------------------------------
 
@@ -171,44 +187,27 @@ class CodeGenEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        episode = self.core.begin(self.np_random, options)
-        self._episode, self._done, self._n, self._last_info = episode, False, 0, None
+        episode = self._begin(options)
+        self._n = 0
         self._generated.fill(self.tokenizer.pad_token_id)
         self._static = self._encode_context(episode)
-        spec_limit = _registered_limit(self.spec)
-        self._limit = min(self.max_new_tokens, spec_limit or self.max_new_tokens)
-        if spec_limit is not None and self.max_new_tokens > spec_limit and not self._warned_limit:
-            self._warned_limit = True
-            warnings.warn(
-                f"max_new_tokens={self.max_new_tokens} exceeds {self.spec.id}'s registered "
-                f"max_episode_steps={spec_limit}; episodes end at {spec_limit} tokens "
-                "(register an id with a larger limit)",
-                stacklevel=2,
-            )
         info = episode.reset_info()
         info["prompt_truncated"] = bool(self._static["prompt_truncated"][0])
         return self._obs(), info
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        if self._episode is None:
-            raise EnvStateError("step() called before reset()")
-        if self._done:
-            raise EnvStateError("step() called after the episode ended; call reset()")
+        self._check_step()
         token = self._check_action(action)
         if token == self.tokenizer.eos_token_id:
-            return self._finish(terminated=True)
+            return self._end(terminated=True)
         self._generated[self._n] = token
         self._n += 1
         if self._n >= self._limit:
-            return self._finish(terminated=False)
+            return self._end(terminated=False)
         return self._obs(), 0.0, False, False, {}
 
-    def render(self) -> str | None:
-        text = render_ansi(self._episode, self._decode_generated(), self._last_info)
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+    def _render_text(self) -> str:
+        return render_ansi(self._episode, self._decode_generated(), self._last_info)
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -267,20 +266,14 @@ class CodeGenEnv(gym.Env):
     def _decode_generated(self) -> str:
         return self.tokenizer.decode(self._generated[: self._n].tolist())
 
-    def _finish(
+    def _end(
         self, *, terminated: bool
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        assert self._episode is not None
-        self._done = True
         tokens = self._generated[: self._n].tolist()
         generated = self.tokenizer.decode(tokens)
-        reward, info = self.core.finish(self._episode, generated)
+        reward, info = self._finish(generated, terminated=terminated)
         coverage = info["coverage"]
         coverage.token_mask = self._token_mask(tokens, generated, coverage.line_mask, terminated)
-        info["truncated_program"] = not terminated
-        self._last_info = info
-        if self.render_mode == "human":
-            self.render()
         return self._obs(), reward, terminated, not terminated, info
 
     def _token_mask(

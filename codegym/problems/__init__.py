@@ -8,6 +8,7 @@ from codegym.problems.loaders import (
     load,
     load_path,
     register_source,
+    resolve_problems,
     sources,
 )
 from codegym.problems.model import (
@@ -33,5 +34,6 @@ __all__ = [
     "problem_from_record",
     "problem_to_record",
     "register_source",
+    "resolve_problems",
     "sources",
 ]

@@ -102,7 +102,7 @@ def verl_problem(record: Any, position: int | str) -> Problem:
 
 def load_verl(path: Path, *, skip_invalid: bool = False) -> list[Problem]:
     """Load a verl dataset file (parquet, JSONL or a JSON list)."""
-    from codegym.problems.loaders import _collect, _read_json_records
+    from codegym.problems.loaders._registry import collect, read_json_records
 
-    records = read_parquet(path) if path.suffix == ".parquet" else _read_json_records(path)
-    return _collect(enumerate(records), verl_problem, str(path), skip_invalid)
+    records = read_parquet(path) if path.suffix == ".parquet" else read_json_records(path)
+    return collect(enumerate(records), verl_problem, str(path), skip_invalid)

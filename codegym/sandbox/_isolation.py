@@ -193,9 +193,8 @@ def expose_readonly(paths: list[str]) -> list[str]:
         needed = sorted(set(needed))
         # A path inside another needed path comes along with it.
         needed = [p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)]
-        staging = tempfile.mkdtemp(
-            prefix="stage-", dir=LOCK_DIR
-        )  # not in /tmp: nothing transient shows there
+        # Root stages in its lock directory, not in /tmp itself: nothing transient shows there.
+        staging = tempfile.mkdtemp(prefix="stage-", dir=LOCK_DIR if os.geteuid() == 0 else None)
         try:
             mount(top, staging, None, MS_BIND | MS_REC)
             mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
@@ -205,7 +204,7 @@ def expose_readonly(paths: list[str]) -> list[str]:
                 for parent in _parents_between(top, path):
                     os.chmod(parent, 0o755)
                 mount(os.path.join(staging, rel), path, None, MS_BIND | MS_REC)
-                mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+                remount_readonly(path)
         finally:
             umount_detach(staging)
             os.rmdir(staging)
@@ -222,46 +221,113 @@ def _parents_between(top: str, path: str) -> list[str]:
 
 
 def private_tmp(run_root: str, size_mb: int) -> None:
-    """Give this namespace fresh, root-owned temp directories; programs write only in their cwd."""
+    """Give this namespace fresh temp directories: ``/tmp`` root-owned (programs write only in
+    their cwd), ``/dev/shm`` writable by all (POSIX semaphores: ``multiprocessing``), the others
+    closed."""
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={size_mb}m")
-    for path in ("/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"):
+    for path, mode in (
+        ("/var/tmp", "755"),
+        ("/dev/shm", "1777"),
+        ("/run/lock", "755"),
+        ("/dev/mqueue", "755"),
+    ):
         if os.path.isdir(path) and not os.path.islink(path):
             try:
-                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64m")
             except OSError:
                 pass
     os.makedirs(run_root, mode=0o755, exist_ok=True)
 
 
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _in_temp_dir(path: str) -> bool:
+    return any(path == d or path.startswith(d + os.sep) for d in TEMP_DIRS)
+
+
 def setup_namespaces(expose: list[str], run_root: str, tmp_mb: int) -> list[str]:
-    """Enter new mount and network namespaces (root only); returns the isolation features in force."""
-    features = []
+    """Enter new mount and network namespaces (root, or root inside a user namespace): no network,
+    private temp directories, private homes hidden but for the interpreter's paths; returns the
+    isolation features in force."""
     unshare(CLONE_NEWNS | CLONE_NEWNET)
-    features += ["netns", "mountns"]
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    expose_readonly(expose)
-    private_tmp(run_root, tmp_mb)
-    features.append("private-tmp")
-    return features
+    real = sorted({os.path.realpath(p) for p in expose if os.path.isdir(p)})
+    # A virtualenv (or an interpreter) under /tmp would vanish under the private /tmp: hold it
+    # open now, bind it back afterwards.
+    held = {
+        p: os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in real if _in_temp_dir(p)
+    }
+    try:
+        expose_readonly([p for p in real if p not in held])
+        private_tmp(run_root, tmp_mb)
+        for path, fd in held.items():
+            os.makedirs(path, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            remount_readonly(path)
+    finally:
+        for fd in held.values():
+            os.close(fd)
+    return ["netns", "mountns", "private-tmp"]
 
 
-def setup_unprivileged_netns() -> bool:
-    """Without root: try a user namespace, for a private network namespace. True on success."""
-    uid, gid = os.getuid(), os.getgid()
+def remount_readonly(path: str) -> None:
+    """Make the bind mount at ``path`` read-only. Inside a user namespace the flags a mount
+    inherited from the host are locked and must be repeated, so retry with them on refusal."""
     try:
-        unshare(CLONE_NEWUSER | CLONE_NEWNET)
-    except OSError:
-        return False
+        mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    except PermissionError:
+        kept = os.statvfs(path).f_flag & (MS_NOSUID | MS_NODEV | _MS_NOEXEC | _MS_ATIME_FLAGS)
+        mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+_MS_NOEXEC = 8
+_MS_ATIME_FLAGS = 1024 | 2048 | (1 << 21)  # MS_NOATIME, MS_NODIRATIME, MS_RELATIME (= ST_*)
+
+
+def enter_user_namespace(slot: int | None) -> None:
+    """Enter a new user namespace, where this process holds every capability over namespaces it
+    makes next (mount, network) without holding them on the host.
+
+    ``slot`` None (an ordinary user): only this process's own uid and gid are mapped. With a
+    slot (root without ``CAP_SYS_ADMIN``, as in a default Docker container): root and the slot
+    uid are mapped to themselves, so tests still drop to the slot uid. Writing such a map needs
+    ``CAP_SETUID`` in the parent namespace, so a helper left outside writes it.
+    """
+    if slot is None:
+        uid, gid = os.getuid(), os.getgid()
+        unshare(CLONE_NEWUSER)
+        for name, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        return
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the helper: stays in the parent namespace
+        code = 1
+        try:
+            os.close(go_w)
+            if os.read(go_r, 1) == b"1":
+                target = os.getppid()
+                for name in ("uid_map", "gid_map"):
+                    with open(f"/proc/{target}/{name}", "w") as f:
+                        f.write(f"0 0 1\n{slot} {slot} 1\n")
+                code = 0
+        finally:
+            os._exit(code)
+    os.close(go_r)
     try:
-        with open("/proc/self/setgroups", "w") as f:
-            f.write("deny")
-        with open("/proc/self/uid_map", "w") as f:
-            f.write(f"{uid} {uid} 1")
-        with open("/proc/self/gid_map", "w") as f:
-            f.write(f"{gid} {gid} 1")
-    except OSError:
-        pass
-    return True
+        unshare(CLONE_NEWUSER)
+        os.write(go_w, b"1")
+    finally:
+        os.close(go_w)
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise OSError(errno.EPERM, "could not map the sandbox uid into a user namespace")
 
 
 def kill_uid(uid: int) -> None:
@@ -287,23 +353,55 @@ def kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def kill_descendants() -> None:
-    """SIGKILL this process's children (used without root, where uids cannot be switched)."""
-    for task in os.listdir("/proc/self/task"):
+def descendants(exclude: int | None = None) -> list[int]:
+    """Every descendant of this process (the children of all its threads, recursively), but
+    ``exclude`` and what descends from it. A process whose parent dies is reparented to this
+    one (a child subreaper), so nothing a test started escapes this walk, whatever its session."""
+    out, stack = [], [os.getpid()]
+    while stack:
+        parent = stack.pop()
         try:
-            with open(f"/proc/self/task/{task}/children") as f:
-                pids = [int(p) for p in f.read().split()]
+            tasks = os.listdir(f"/proc/{parent}/task")
         except OSError:
             continue
-        for pid in pids:
+        for task in tasks:
             try:
-                os.killpg(pid, signal.SIGKILL)
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(p) for p in f.read().split()]
             except OSError:
-                pass
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+                continue
+            kids = [k for k in kids if k != exclude]
+            out += kids
+            stack += kids
+    return out
+
+
+def kill_descendants(exclude: int | None = None) -> None:
+    """SIGKILL every descendant but ``exclude`` (the zygote), where tests have no uid of their
+    own to kill by."""
+    for pid in descendants(exclude):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def descendants_cpu(exclude: int | None = None) -> float:
+    """CPU seconds used by the descendants of this process (live or not yet reaped, with the
+    children they reaped): a test's CPU where no cgroup counts it."""
+    total = 0
+    for pid in descendants(exclude):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _CLK_TCK
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def reap_all(uid: int | None, deadline: float, children: Children | None = None) -> bool:
@@ -332,7 +430,7 @@ def reap_all(uid: int | None, deadline: float, children: Children | None = None)
         if uid is not None:
             kill_uid(uid)
         else:
-            kill_descendants()
+            kill_descendants(children.spare if children is not None else None)
         if time.monotonic() > deadline:
             return False
         time.sleep(0.0005)
@@ -343,32 +441,43 @@ MEMCG_HEADROOM_MB = 64
 some of the interpreter's pages as it runs."""
 
 
-class MemoryCgroup:
-    """A memory cgroup (v1 or v2) for the tests of one uid slot: a cap on what all of a test's
-    processes use together, which per-process ``RLIMIT_AS`` does not give (``processes`` of them
-    could each take ``memory_mb``).
+class Cgroup:
+    """A cgroup made for the tests of one uid slot, below this process's own: in the hierarchy of
+    one controller (cgroup v1) or in the unified one (v2, where this process's cgroup is a
+    delegated subtree). Subclasses give one controller's view: :class:`MemoryCgroup`,
+    :class:`CpuCgroup`, :class:`PidsCgroup`.
 
-    A test's process joins it by writing ``0`` to :attr:`procs_fd` before it runs the program;
-    its descendants inherit it. Whenever the cap is hit the kernel kills one of them, and
-    :meth:`oom_kills` counts it.
+    A process joins by writing ``0`` to :attr:`procs_fd`; its descendants inherit the cgroup. The
+    sandbox's zygote joins once, so every test it clones starts inside, at no cost per test.
     """
 
-    def __init__(self, path: str, limit_file: str, events_file: str) -> None:
+    controller = ""
+    v2_needs_controller = True
+    """Whether, in v2, the parent must hand this controller down (``cgroup.subtree_control``)."""
+
+    def __init__(self, path: str, v2: bool) -> None:
         self.path = path
-        self.limit_file = os.path.join(path, limit_file)
+        self.v2 = v2
         self.procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        self._events_fd = os.open(os.path.join(path, events_file), os.O_RDONLY | os.O_CLOEXEC)
-        self.limit = -1
+        self._fds = [self.procs_fd]
         try:
+            self._open()
             self._probe()
         except OSError:
             self.remove()
             raise
 
+    def _open(self) -> None:
+        """Open the controller's own files (subclasses)."""
+
+    def _open_fd(self, name: str, flags: int = os.O_RDONLY) -> int:
+        fd = os.open(os.path.join(self.path, name), flags | os.O_CLOEXEC)
+        self._fds.append(fd)
+        return fd
+
     def _probe(self) -> None:
-        """Check, with a throwaway child, that a process can join and that the limit can be set:
-        some hosts refuse one or the other, and every test would then fail to start."""
-        self.set_limit(1 << 30)
+        """Check, with a throwaway child, that a process can join: some hosts refuse it, and
+        every test would then fail to start."""
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -379,29 +488,69 @@ class MemoryCgroup:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         if status != 0:
-            raise OSError(errno.EPERM, f"a process cannot join the memory cgroup {self.path}")
+            raise OSError(errno.EPERM, f"a process cannot join the cgroup {self.path}")
 
     @classmethod
-    def create(cls, name: str) -> MemoryCgroup:
-        """Make (or reuse) cgroup ``name`` below this process's own memory cgroup; OSError where
-        the host has none this process may create."""
-        v1 = _own_cgroup("memory")
-        if v1 is not None and os.path.isdir(f"/sys/fs/cgroup/memory{v1}"):
-            path = os.path.join(f"/sys/fs/cgroup/memory{v1}", name)
+    def create(cls, name: str) -> Cgroup:
+        """Make (or reuse) cgroup ``name`` below this process's own; OSError where the host has
+        none this process may create."""
+        v1 = _own_cgroup(cls.controller)
+        root = f"/sys/fs/cgroup/{cls.controller}"
+        if v1 is not None and os.path.isdir(root + v1):
+            path = os.path.join(root + v1, name)
             os.makedirs(path, exist_ok=True)
-            return cls(path, "memory.limit_in_bytes", "memory.oom_control")
-        # cgroup v2: only where this process's cgroup hands the memory controller down (a
-        # delegated subtree); a cgroup that holds processes itself usually cannot.
+            return cls(path, v2=False)
+        # cgroup v2: only in a delegated subtree; a cgroup that holds processes itself usually
+        # cannot hand controllers down.
         v2 = _own_cgroup("")
         base = f"/sys/fs/cgroup{v2}" if v2 is not None else None
         if base is None or not os.path.exists(os.path.join(base, "cgroup.subtree_control")):
-            raise OSError(errno.ENOENT, "no memory cgroup hierarchy")
-        with open(os.path.join(base, "cgroup.subtree_control")) as f:
-            if "memory" not in f.read().split():
-                raise OSError(errno.EPERM, f"{base} does not delegate the memory controller")
+            raise OSError(errno.ENOENT, f"no {cls.controller} cgroup hierarchy")
+        if cls.v2_needs_controller:
+            with open(os.path.join(base, "cgroup.subtree_control")) as f:
+                if cls.controller not in f.read().split():
+                    raise OSError(errno.EPERM, f"{base} does not delegate {cls.controller}")
         path = os.path.join(base, name)
         os.makedirs(path, exist_ok=True)
-        return cls(path, "memory.max", "memory.events")
+        return cls(path, v2=True)
+
+    def leave(self) -> None:
+        """Move this process back to the parent cgroup (a cgroup with a member cannot go)."""
+        with open(os.path.join(os.path.dirname(self.path), "cgroup.procs"), "w") as f:
+            f.write("0")
+
+    def remove(self, wait: float = 0.0) -> None:
+        """Delete the cgroup, waiting up to ``wait`` seconds for the processes in it to exit."""
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.01)
+
+
+class MemoryCgroup(Cgroup):
+    """A cap on the memory all of a test's processes use together, which per-process
+    ``RLIMIT_AS`` does not give (``processes`` of them could each take ``memory_mb``). Whenever
+    the cap is hit the kernel kills one of them, and :meth:`oom_kills` counts it."""
+
+    controller = "memory"
+
+    def _open(self) -> None:
+        self.limit_file = os.path.join(
+            self.path, "memory.max" if self.v2 else "memory.limit_in_bytes"
+        )
+        self._events_fd = self._open_fd("memory.events" if self.v2 else "memory.oom_control")
+        self.limit = -1
+        self.set_limit(1 << 30)  # some hosts refuse it: find out now, not in every test
 
     def set_limit(self, limit_bytes: int) -> None:
         if limit_bytes != self.limit:
@@ -417,21 +566,43 @@ class MemoryCgroup:
                 return int(value)
         return 0
 
-    def remove(self, wait: float = 0.0) -> None:
-        """Delete the cgroup, waiting up to ``wait`` seconds for the processes in it to exit."""
-        os.close(self.procs_fd)
-        os.close(self._events_fd)
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                if time.monotonic() >= deadline:
-                    return
-                time.sleep(0.01)
+
+class CpuCgroup(Cgroup):
+    """The CPU time all processes of the cgroup have used, threads and exited children included:
+    what a test's CPU limit binds (a fork bomb's 32 processes share one limit, not 32)."""
+
+    controller = "cpuacct"
+    v2_needs_controller = False  # cpu.stat's usage is kept in every v2 cgroup
+
+    def _open(self) -> None:
+        self._usage_fd = self._open_fd("cpu.stat" if self.v2 else "cpuacct.usage")
+
+    def usage(self) -> float:
+        """Seconds of CPU used so far (a counter: take differences)."""
+        data = os.pread(self._usage_fd, 4096, 0)
+        if not self.v2:
+            return int(data) / 1e9
+        for line in data.decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+        raise OSError(errno.EINVAL, "cpu.stat has no usage_usec")
+
+
+class PidsCgroup(Cgroup):
+    """A cap on the processes and threads of a test together, whatever their uid."""
+
+    controller = "pids"
+
+    def _open(self) -> None:
+        self.max_file = os.path.join(self.path, "pids.max")
+        self.limit = -1
+
+    def set_limit(self, count: int) -> None:
+        if count != self.limit:
+            with open(self.max_file, "w") as f:
+                f.write(str(count))
+            self.limit = count
 
 
 def _own_cgroup(controller: str) -> str | None:
@@ -443,7 +614,7 @@ def _own_cgroup(controller: str) -> str | None:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if controllers.split(",") == [controller] or (controller == "" and controllers == ""):
+        if controller in controllers.split(","):  # "" matches the v2 line, "0::/path"
             return path.rstrip("/")
     return None
 
@@ -458,3 +629,85 @@ def python_paths() -> list[str]:
     }
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     return sorted(paths)
+
+
+# -- seccomp: no network sockets ------------------------------------------------------------------
+
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine)
+_NR = {  # socket, io_uring_setup (io_uring can open sockets without the socket() syscall)
+    "x86_64": (41, 425),
+    "aarch64": (198, 425),
+}.get(os.uname().machine)
+_X32_BIT = 0x40000000
+_AF_UNIX = 1
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_RET_ALLOW = 0x7FFF0000
+_RET_EACCES = 0x00050000 | errno.EACCES
+# Classic BPF opcodes: load a word at an absolute offset, jump if equal / greater or equal, return.
+_LD, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_ushort),
+        ("jt", ctypes.c_ubyte),
+        ("jf", ctypes.c_ubyte),
+        ("k", ctypes.c_uint),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _socket_filter() -> list[tuple[int, int, int, int]]:
+    """The filter: ``socket()`` only for ``AF_UNIX``, no ``io_uring``, no other ABI (x32 or
+    32-bit calls would bypass a filter written for the native numbers); everything else allowed.
+    Denied calls fail with EACCES, so programs see an ordinary permission error."""
+    socket_nr, io_uring_nr = _NR  # type: ignore[misc]
+    deny = [(_RET, 0, 0, _RET_EACCES)]
+    allow = [(_RET, 0, 0, _RET_ALLOW)]
+    check_family = [(_LD, 0, 0, 16), (_JEQ, 0, 1, _AF_UNIX)] + allow + deny  # args[0], low half
+    body = [
+        (_LD, 0, 0, 4),  # seccomp_data.arch
+        (_JEQ, 1, 0, _AUDIT_ARCH),
+        *deny,
+        (_LD, 0, 0, 0),  # seccomp_data.nr
+        (_JGE, 3, 0, _X32_BIT),
+        (_JEQ, 3, 0, socket_nr),
+        (_JEQ, 1, 0, io_uring_nr),
+        *allow,
+        *deny,  # x32, io_uring
+    ]
+    return body + check_family
+
+
+def install_socket_filter() -> bool:
+    """Deny this process and every process it starts from then on network sockets (seccomp).
+    Needs ``no_new_privs``. True where it took effect; False where seccomp is not available."""
+    if _AUDIT_ARCH is None or _NR is None:
+        return False
+    program = _socket_filter()
+    filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
+    prog = _SockFprog(len(program), filters)
+    result = _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
+    return result == 0
+
+
+# -- capabilities ---------------------------------------------------------------------------------
+
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine)
+
+
+def drop_capabilities() -> None:
+    """Give up every capability (effective, permitted, inheritable). A process keeps the uid it
+    has; inside a user namespace it made, an ordinary user otherwise holds every capability over
+    that namespace's mounts, and a program could unmount its private /tmp."""
+    if _SYS_CAPSET is None:
+        raise OSError(errno.ENOSYS, "capset: unknown system call number")
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}, all empty
+    if _syscall(_SYS_CAPSET, ctypes.addressof(header), ctypes.addressof(data), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from typing import Any
 
 from codegym.sandbox import _isolation
@@ -73,6 +74,10 @@ JOB_MAX = 16 << 20
 """Size of the page that carries a test's job from the server to a child of the zygote; a larger
 job (huge call arguments) is forked from the server itself instead."""
 RUN_ROOT = "/tmp/codegym-run"
+SELF_CHECK_MODULES = (  # noqa: SIM905
+    "threading queue socket csv sqlite3 multiprocessing concurrent.futures ctypes decimal"
+).split()
+"""Modules the server does not preload that a program must still be able to import."""
 STDERR_KEEP = 4096
 STDOUT_KEEP = 4096
 WORKDIR_FILES = ("stdin.txt", "stdout.txt", "stderr.txt")
@@ -80,6 +85,8 @@ WORKDIR_FILES = ("stdin.txt", "stdout.txt", "stderr.txt")
 _HDR = struct.Struct("!I")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 HARD_WALL_FACTOR = 5
+CPU_TICK = 0.1
+"""Seconds between two reads of a running test's CPU time (tests that end sooner cost none)."""
 
 
 def send(sock_fd: int, obj: Any) -> None:
@@ -213,6 +220,48 @@ def _exception_record(exc: BaseException, status: str = "exception") -> dict[str
     return record
 
 
+_PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
+_PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+def _check_plain(value: Any, depth: int = 0) -> None:
+    """Raise TypeError unless ``value`` is built of the builtin types themselves (no subclass):
+    what a CHECK test's assertions compare must not choose its own ``__eq__``."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return
+    if kind not in _PLAIN_CONTAINERS or depth > 100:
+        raise TypeError(f"the function returned a {kind.__name__}, not a plain builtin value")
+    items = value.items() if kind is dict else ((v, None) for v in value)
+    for a, b in items:
+        _check_plain(a, depth + 1)
+        if kind is dict:
+            _check_plain(b, depth + 1)
+
+
+def _plain_results(fn: Any) -> Any:
+    """``fn`` as handed to a CHECK test's ``check``: its results must be plain values."""
+
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        value = fn(*args, **kwargs)
+        _check_plain(value)
+        return value
+
+    return candidate
+
+
+def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[str, Any]:
+    """Where a CHECK test's code runs: the program's functions and values (checks call helpers
+    the prompt defined), but not its names that shadow builtins, and the builtins module as it
+    was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
+    builtins.__dict__.clear()
+    builtins.__dict__.update(builtins_before)
+    check = {k: v for k, v in namespace.items() if k not in builtins_before}
+    check["__builtins__"] = builtins
+    check["__name__"] = "__check__"
+    return check
+
+
 def _to_json_value(value: Any, depth: int = 0) -> Any:
     if depth > 100:
         raise ValueError("return value nested too deeply")
@@ -237,7 +286,7 @@ def _test_spec(
         "as_limit": job["as_limit"],
         "output_bytes": limits.output_bytes,
         "open_files": limits.open_files,
-        "processes": limits.processes,
+        "nproc": job["nproc"],
         "coverage": job["coverage"],
         "instrumented": job.get("instrumented", False),
         "marked_lines": job.get("marked_lines", ()),
@@ -285,12 +334,12 @@ def _enter_workdir(workdir: str) -> None:
         os.environ["HOME"] = workdir
 
 
-def _child(
-    spec: dict[str, Any], shm: mmap.mmap, uid: int | None, ready_fd: int, memcg_fd: int | None
-) -> None:
+def _child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
     """A test's process, after :func:`_interpreter_state` and :func:`_enter_workdir`: become the
     test (own session, the sandbox uid, the limits on CPU, memory and descriptors), then run the
-    program and record its result."""
+    program and record its result. A clone of the zygote inherits its cgroups, seccomp filter and
+    capabilities; a child ``forked`` from the server sets them itself."""
+    shm, uid, ready_fd = server.shm, server.uid, server.ready_w
     # Everything inherited is the server's: collections in this process should walk only the
     # program's own objects, not write to (and so copy) the pages of the server's young ones.
     # (The zygote runs with the collector off; programs get it on.)
@@ -298,8 +347,10 @@ def _child(
     gc.enable()
     try:
         os.setsid()
-        if memcg_fd is not None:  # join the memory cgroup, while still root; descendants follow
-            os.write(memcg_fd, b"0")
+        if forked:
+            for cgroup in server.cgroups:  # while still root; descendants follow
+                os.write(cgroup.procs_fd, b"0")
+            _isolation.install_socket_filter()
         os.closerange(3, ready_fd)
         os.closerange(ready_fd + 1, 1 << 16)
         cpu_soft = int(spec["cpu_time"]) + 1
@@ -307,10 +358,10 @@ def _child(
         resource.setrlimit(resource.RLIMIT_AS, (spec["as_limit"], spec["as_limit"]))
         resource.setrlimit(resource.RLIMIT_NOFILE, (spec["open_files"], spec["open_files"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (spec["output_bytes"], spec["output_bytes"]))
-        if uid is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (spec["processes"], spec["processes"]))
-            os.setgid(uid)
-            os.setuid(uid)
+        if spec["nproc"] is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (spec["nproc"], spec["nproc"]))
+        if uid is not None or forked:
+            server.become_test_identity()
         # After setuid: changing uids clears the parent-death signal. (``no_new_privs`` is set once
         # in the server and inherited.)
         _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -323,12 +374,15 @@ def _child(
     os.write(ready_fd, b"1")
     os.close(ready_fd)
 
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__builtins__": builtins,
-        "__file__": "solution.py",
-    }
+    # A real module, so that what pickles by reference (multiprocessing's tasks) finds the
+    # program's functions in ``sys.modules["__main__"]``.
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__file__ = "solution.py"
+    sys.modules["__main__"] = main
+    namespace = main.__dict__
     kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
+    builtins_before = dict(builtins.__dict__) if kind == "check" else None
     record: dict[str, Any]
     try:
         if spec["coverage"] and spec["instrumented"]:
@@ -366,8 +420,9 @@ def _child(
                 check_code = compile(
                     spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
                 )
-            exec(check_code, namespace)
-            namespace["check"](namespace[fn_name])
+            check = _check_namespace(namespace, builtins_before)
+            exec(check_code, check)
+            check["check"](_plain_results(namespace[fn_name]))
             record = RECORD_CHECK_OK
     except SystemExit as exc:
         record = {"status": "exit", "code": str(exc.code)[:100]}
@@ -401,27 +456,23 @@ class Server:
         self.features: list[str] = []
         self.warnings: list[str] = []
         self.uid: int | None = None
-        self.is_root = os.geteuid() == 0
-        if self.is_root:
+        if os.geteuid() == 0:
             self.uid, self.lock_fd = _isolation.acquire_uid_slot()
             self.features.append("uid")
-            try:
-                self.features += _isolation.setup_namespaces(
-                    _isolation.python_paths(), RUN_ROOT, 512
-                )
-            except OSError as exc:
-                self.warnings.append(f"namespaces unavailable ({exc}); network and /tmp are shared")
-        else:
-            self.warnings.append(
-                "not running as root: programs run under your own uid, so they can signal your "
-                "other processes and read your files; run as root for full isolation"
-            )
-            if _isolation.setup_unprivileged_netns():
-                self.features.append("netns")
+        self._enter_namespaces()
+        self.drop_caps = self.uid is None and "userns" in self.features
+        # RLIMIT_NPROC counts the processes of a uid: the slot's are the tests' alone. An ordinary
+        # user's are all of that user's, except inside a user namespace of its own on Linux 5.14
+        # and later (counted per namespace), where this server and its zygote share them.
+        self.nproc_extra: int | None = None
+        if self.uid is not None:
+            self.nproc_extra = 0
+        elif self.drop_caps and _kernel_at_least(5, 14):
+            self.nproc_extra = 2
         if "private-tmp" in self.features:
             self.run_root = RUN_ROOT
             os.makedirs(RUN_ROOT, mode=0o755, exist_ok=True)
-        else:  # a shared /tmp: every server needs its own folder
+        else:  # a shared /tmp: every server needs its own folder, removed when it exits
             self.run_root = tempfile.mkdtemp(prefix="codegym-run-")
         _isolation.prctl(_isolation.PR_SET_CHILD_SUBREAPER, 1)
         # Threads of a program share one malloc arena: a 64 MiB arena per thread would count
@@ -456,20 +507,118 @@ class Server:
         # do not copy-on-write pages just by scanning.
         gc.collect()
         gc.freeze()
-        self.memcg: _isolation.MemoryCgroup | None = None
-        if self.uid is not None:
-            try:
-                self.memcg = _isolation.MemoryCgroup.create(f"codegym-{self.uid}")
-                self.features.append("memcg")
-            except OSError:
-                pass  # the per-process limits stand alone (see the threat model in the docs)
-        self.memcg_fd = self.memcg.procs_fd if self.memcg is not None else None
+        # The zygote joins these once: every test it clones starts inside.
+        self.memcg = self._cgroup(_isolation.MemoryCgroup, "memcg")
+        self.cpucg = self._cgroup(_isolation.CpuCgroup, "cpucg")
+        self.pidscg = self._cgroup(_isolation.PidsCgroup, "pidscg")
+        self.cgroups = [c for c in (self.memcg, self.cpucg, self.pidscg) if c is not None]
         self.oom_kills = self.memcg.oom_kills() if self.memcg is not None else 0
+        self._self_check()
         self.all_cpus = os.sched_getaffinity(0)
         self.cpu: int | None = None  # the CPU this server is pinned to (see pin)
         self.zygote = _Zygote(self) if _isolation.can_clone_sibling() else None
         if self.zygote is not None:
             self.features.append("zygote")
+
+    def _enter_namespaces(self) -> None:
+        """The strongest isolation this process may set up. Root with ``CAP_SYS_ADMIN`` makes
+        mount and network namespaces directly; root without it (a default container) and
+        ordinary users first make a user namespace, where that is allowed, and then the same."""
+        expose = _isolation.python_paths()
+        try:
+            self.features += _isolation.setup_namespaces(expose, RUN_ROOT, 512)
+            return
+        except OSError:
+            pass
+        try:
+            _isolation.enter_user_namespace(self.uid)
+            self.features.append("userns")
+            self.features += _isolation.setup_namespaces(expose, RUN_ROOT, 512)
+        except OSError as exc:
+            self.warnings.append(
+                f"no private network or /tmp ({exc}): programs can connect to the network and "
+                "write to the host's temporary directories. Allow user namespaces, or give the "
+                "container CAP_SYS_ADMIN, for full isolation (`codegym doctor` shows what is "
+                "missing)"
+            )
+        if self.uid is None:
+            self.warnings.append(
+                "not running as root: programs run under your own uid, so they can signal your "
+                "other processes"
+                + ("" if "mountns" in self.features else " and read your files")
+                + "; run as root (a container's root will do) for a uid of their own"
+            )
+
+    def _cgroup(self, kind: type[_isolation.Cgroup], feature: str) -> Any:
+        """A cgroup of the kind for this server's tests, or None where the host refuses one."""
+        try:
+            cgroup = kind.create(f"codegym-{self.uid if self.uid is not None else os.getpid()}")
+        except OSError:
+            return None  # the per-process limits stand alone (see the threat model in the docs)
+        self.features.append(feature)
+        return cgroup
+
+    def remove_run_root(self) -> None:
+        """Delete this server's folder in a shared /tmp (a private /tmp goes with its namespace)."""
+        if self.run_root != RUN_ROOT:
+            _remove_tree(self.run_root)
+
+    def become_test_identity(self) -> None:
+        """In a test's process (or the self-check's): take the uid, or drop the capabilities, that
+        programs run with."""
+        if self.uid is not None:
+            os.setgid(self.uid)
+            os.setuid(self.uid)
+        elif self.drop_caps:
+            _isolation.drop_capabilities()
+
+    def _self_check(self) -> None:
+        """Check, in a throwaway process with a test's identity, that programs can import the
+        standard library and site-packages and compile, and whether the seccomp filter holds.
+        Raises (the executor then fails loudly) rather than let every program fail to import."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            report: dict[str, Any] = {"problems": [], "seccomp": False}
+            try:
+                os.close(r)
+                self.become_test_identity()
+                report["seccomp"] = _isolation.install_socket_filter() and _sockets_denied()
+                for path in _isolation.python_paths():
+                    if "site-packages" in path or path.startswith(sys.base_prefix):
+                        try:
+                            os.listdir(path)
+                        except OSError as exc:
+                            report["problems"].append(f"cannot read {path}: {exc.strerror}")
+                for name in SELF_CHECK_MODULES:
+                    try:
+                        __import__(name)
+                    except Exception as exc:
+                        report["problems"].append(f"import {name}: {type(exc).__name__}: {exc}")
+                compile("print(sum(range(3)))\n", SOLUTION_FILENAME, "exec")
+            except BaseException as exc:
+                report["problems"].append(f"{type(exc).__name__}: {exc}")
+            finally:
+                os.write(w, json.dumps(report).encode()[:60000])
+                os._exit(0)
+        os.close(w)
+        data = b"".join(iter(lambda: os.read(r, 65536), b""))
+        os.close(r)
+        os.waitpid(pid, 0)
+        report = json.loads(data) if data else {"problems": ["the self-check process died"]}
+        if report["seccomp"]:
+            self.features.append("seccomp")
+        if report["problems"]:
+            who = f"uid {self.uid}" if self.uid is not None else "your uid"
+            raise OSError(
+                errno.EACCES,
+                f"programs in the sandbox ({who}) cannot use this interpreter: "
+                + "; ".join(report["problems"][:5])
+                + ". It or its libraries live where the sandbox's uid cannot read them (a "
+                "private home such as /root). Allow user namespaces or give the container "
+                "CAP_SYS_ADMIN (the sandbox then binds them read-only), or install Python and "
+                "the virtualenv where every user can read them",
+            )
 
     def serve(self) -> None:
         send(
@@ -541,8 +690,11 @@ class Server:
                 "tests": [],
             }
         job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
+        job["nproc"] = None if self.nproc_extra is None else limits.processes + self.nproc_extra
         if self.memcg is not None:
             self.memcg.set_limit((limits.memory_mb + _isolation.MEMCG_HEADROOM_MB) << 20)
+        if self.pidscg is not None:  # the zygote is in it too
+            self.pidscg.set_limit(limits.processes + 1)
         job["check_codes"] = [self._compile_check(t) for t in job["tests"]]
         results = []
         stop = False
@@ -621,14 +773,17 @@ class Server:
             self.retire = True
             _remove_tree(workdir)
             return {"status": "infra", "detail": f"could not start the test's process: {exc}"}
-        wall_killed = False
         children = self.zygote.children if self.zygote is not None else None
+        cpu_start = self.cpucg.usage() if self.cpucg is not None else 0.0
         try:
-            wall_killed = not self._wait(pid, limits.effective_wall_time)
-            if wall_killed:
+            killed, test_cpu = self._wait(pid, limits, cpu_start)
+            if killed:
                 self._kill(pid)
             _, status, usage = os.wait4(pid, 0)
             wall = time.monotonic() - start
+            if self.cpucg is not None:  # every process of the test, the ones still alive too
+                test_cpu = self.cpucg.usage() - cpu_start
+            test_cpu = max(test_cpu, usage.ru_utime + usage.ru_stime)
             if not self.iso.reap_all(self.uid, time.monotonic() + 5.0, children):
                 # Something of the test outlived SIGKILL (a process stuck in the kernel): no later
                 # test may share a uid with it. Report it, and let the executor start a new server.
@@ -642,9 +797,11 @@ class Server:
             if self.memcg is not None:
                 kills = self.memcg.oom_kills()
                 oom, self.oom_kills = kills > self.oom_kills, kills
-            return self._classify(job, test, status, usage, wall, wall_killed, workdir, set_up, oom)
+            return self._classify(job, test, status, test_cpu, wall, killed, workdir, set_up, oom)
         finally:
             _remove_tree(workdir)
+            if "private-tmp" in self.features:
+                _clear_dir("/dev/shm")  # the one temp directory programs may write to
 
     def _spawn(
         self, job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
@@ -676,22 +833,34 @@ class Server:
                     _enter_workdir(spec["workdir"])
                 except BaseException as exc:
                     _setup_failed(self.shm, exc)
-                _child(spec, self.shm, self.uid, self.ready_w, self.memcg_fd)
+                _child(spec, self, forked=True)
             finally:
                 os._exit(4)
         return pid
 
-    def _wait(self, pid: int, period: float) -> bool:
-        """Wait for the child to exit; False when the wall-clock backstop decides to kill it.
+    def _test_cpu(self, cpu_start: float) -> float:
+        """CPU seconds all processes of the running test have used: its cgroup's count, or the
+        sum over the server's descendants where there is no cgroup."""
+        if self.cpucg is not None:
+            return self.cpucg.usage() - cpu_start
+        spare = self.zygote.pid if self.zygote is not None else None
+        return _isolation.descendants_cpu(exclude=spare)
 
-        The backstop is for programs that sleep or block, not for slow machines: at the end of
-        each ``period`` of wall time the child is killed only if it used almost no CPU during the
-        period (under 2% of it). A program that computes, however starved by machine load, runs
-        on until its CPU-time limit decides, so results do not depend on load. An absolute cap of
-        ``HARD_WALL_FACTOR`` periods bounds even pathological cases.
+    def _wait(self, pid: int, limits: Any, cpu_start: float) -> tuple[str | None, float]:
+        """Wait for the test's process to exit; returns ``(why it must be killed, CPU used)``,
+        the reason None when it exited on its own.
+
+        Every ``CPU_TICK`` the CPU time of all the test's processes together is read: past
+        ``cpu_time`` it is killed ("cpu"), however many processes or threads shared the work.
+        The wall-clock backstop is for programs that sleep or block, not for slow machines: at
+        the end of each wall-time period the test is killed ("wall") only if it used almost no
+        CPU during the period (under 2% of it). A program that computes, however starved by
+        machine load, runs on until its CPU time decides, so results do not depend on load. An
+        absolute cap of ``HARD_WALL_FACTOR`` periods bounds even pathological cases.
         """
         import select
 
+        period = limits.effective_wall_time
         start = time.monotonic()
         hard_deadline = start + HARD_WALL_FACTOR * period
         try:
@@ -701,27 +870,32 @@ class Server:
         poller = select.poll()
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
+        cpu = last_cpu = 0.0
+        period_end = start + period
         try:
-            last_cpu = 0.0
             while True:
-                deadline = min(time.monotonic() + period, hard_deadline)
+                wake = min(time.monotonic() + CPU_TICK, period_end, hard_deadline)
                 while True:
-                    left = deadline - time.monotonic()
+                    left = wake - time.monotonic()
                     if pidfd is not None:
                         if poller.poll(max(left, 0) * 1000):
-                            return True
+                            return None, cpu
                     elif os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                        return True
+                        return None, cpu
                     else:
                         time.sleep(0.001)
-                    if time.monotonic() >= deadline:
+                    if time.monotonic() >= wake:
                         break
-                cpu = _cpu_seconds(pid)
-                if cpu is None:
-                    return True  # already gone
-                if time.monotonic() >= hard_deadline or cpu - last_cpu < 0.02 * period:
-                    return False
-                last_cpu = cpu
+                cpu = max(cpu, self._test_cpu(cpu_start))
+                if cpu > limits.cpu_time:
+                    return "cpu", cpu
+                now = time.monotonic()
+                if now >= hard_deadline:
+                    return "wall", cpu
+                if now >= period_end:
+                    if cpu - last_cpu < 0.02 * period:
+                        return "wall", cpu
+                    last_cpu, period_end = cpu, now + period
         finally:
             if pidfd is not None:
                 os.close(pidfd)
@@ -737,12 +911,13 @@ class Server:
                 pass
         if self.uid is not None:
             self.iso.kill_uid(self.uid)
+        else:
+            self.iso.kill_descendants(self.zygote.pid if self.zygote is not None else None)
 
     def _classify(
-        self, job, test, status, usage, wall, wall_killed, workdir, set_up, oom
+        self, job, test, status, cpu, wall, killed, workdir, set_up, oom
     ) -> dict[str, Any]:  # noqa: ANN001
         limits = job["limits"]
-        cpu = usage.ru_utime + usage.ru_stime
         out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
         stdout = _read_regular(os.path.join(workdir, "stdout.txt"), limits.output_bytes + 1)
         stderr = _read_regular(os.path.join(workdir, "stderr.txt"), STDERR_KEEP, tail=True)
@@ -776,19 +951,19 @@ class Server:
             return done("infra", f"sandbox child died during setup (status {status})")
         if rstatus == "setup":  # the program forged the sandbox's own failure report
             rstatus = record["status"] = "garbled"
-        if wall_killed:
+        if oom:  # whichever process the kernel chose to kill, and whatever followed from it
+            cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
+            return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
+        if killed == "wall":
             return done(
                 "timeout",
                 f"killed by the wall-clock backstop: no CPU progress within {limits.effective_wall_time:.1f} s",
             )
-        if cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
+        if killed == "cpu" or cpu > limits.cpu_time or sig in (signal.SIGXCPU, signal.SIGPROF):
             return done("timeout", f"CPU time limit of {limits.cpu_time:g} s exceeded")
         exc_errno = record.get("errno") if rstatus == "exception" else None
         if sig == signal.SIGXFSZ or len(stdout) > limits.output_bytes or exc_errno == errno.EFBIG:
             return done("output", f"output limit of {limits.output_bytes} bytes exceeded")
-        if oom and not (rstatus in ("ok", "assertion") and code == 0):
-            cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
-            return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
         if rstatus == "exception":
             if record.get("exc_type") == "MemoryError" or exc_errno == errno.ENOMEM:
                 return done("memory", f"memory limit of {limits.memory_mb} MiB exceeded")
@@ -871,6 +1046,12 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
     gc.disable()
     clone, jobmem = _isolation.clone_sibling, server.jobmem
     _interpreter_state(server.stdio)  # the same for every test: set once, for all clones
+    # Also once, for all clones: the test's cgroups, the filter on sockets, no capabilities.
+    for cgroup in server.cgroups:
+        os.write(cgroup.procs_fd, b"0")
+    _isolation.install_socket_filter()
+    if server.drop_caps:
+        _isolation.drop_capabilities()
     while os.read(cmd_fd, 1):
         failure = None
         try:
@@ -887,7 +1068,7 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
             try:
                 if failure is not None:
                     _setup_failed(server.shm, failure)
-                _child(spec, server.shm, server.uid, server.ready_w, server.memcg_fd)
+                _child(spec, server)
             finally:
                 os._exit(4)
         spec = None  # the program's code and arguments are the clone's business now
@@ -897,8 +1078,13 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
     # in it cannot be removed).
     if server.uid is not None:
         _isolation.kill_uid(server.uid)
-    if server.memcg is not None:
-        server.memcg.remove(wait=2.0)
+    for cgroup in server.cgroups:
+        try:
+            cgroup.leave()
+        except OSError:
+            pass
+        cgroup.remove(wait=2.0)
+    server.remove_run_root()
     os._exit(0)
 
 
@@ -951,15 +1137,23 @@ def _without_expectations(test: Any) -> Any:
     )
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a live process (all its threads), from /proc."""
+def _kernel_at_least(*version: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        release = tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return release >= version
+
+
+def _sockets_denied() -> bool:
+    """Whether this process is refused an internet socket (the seccomp filter works)."""
+    import socket
+
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except PermissionError:
+        return True
+    return False
 
 
 def _write_new_file(path: str, data: bytes) -> None:
@@ -998,6 +1192,20 @@ def _read_regular(path: str, limit: int, *, tail: bool = False) -> bytes:
         return b""
     finally:
         os.close(fd)
+
+
+def _clear_dir(path: str) -> None:
+    """Delete what tests left in ``path`` (a private tmpfs, never a symlink's target)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        _remove_tree(os.path.join(path, name))
+        try:
+            os.unlink(os.path.join(path, name))
+        except OSError:
+            pass
 
 
 def _remove_tree(path: str) -> None:
@@ -1078,8 +1286,10 @@ def main() -> None:
     try:
         server.serve()
     finally:
-        if server.memcg is not None:
-            server.memcg.remove()
+        if server.zygote is None:  # otherwise the zygote cleans up once it sees this exit
+            for cgroup in server.cgroups:
+                cgroup.remove()
+            server.remove_run_root()
 
 
 if __name__ == "__main__":

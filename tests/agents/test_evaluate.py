@@ -11,7 +11,7 @@ pytest.importorskip("tokenizers")
 import gymnasium as gym  # noqa: E402
 
 import codegym  # noqa: E402, F401
-from codegym.agents.evaluate import stage_evaluation, stage_tasks  # noqa: E402
+from codegym.agents.evaluate import evaluation_envs, stage_evaluation, stage_tasks  # noqa: E402
 from codegym.agents.policy import SEPARATOR, build_context, load_policy, score_sequences  # noqa: E402
 from codegym.agents.tiny import build_tiny, sft_examples  # noqa: E402
 from codegym.curriculum import Curriculum, segment  # noqa: E402
@@ -61,21 +61,16 @@ def test_stage_tasks_cover_every_stage(problems):
 
 def test_stage_evaluation_is_fixed_and_leaves_the_training_curriculum_alone(tiny, problems):
     model, tokenizer = tiny
+    # The trainer's env settings, training curriculum included: the evaluation envs are made from
+    # them as the trainer makes them, and must not feed that curriculum. (Every forced start at a
+    # problem's current stage would be recorded in it, so sharing it changes its state.)
     training = Curriculum(problems, mode="cccs", window=1, threshold=0.01)
+    env_kwargs = dict(
+        problems=problems, split=None, tokenizer=tokenizer, curriculum=training,
+        max_new_tokens=6, max_prompt_tokens=64, max_prefix_tokens=64,
+    )  # fmt: skip
     before = training.state_dict()
-    envs = [
-        gym.make(
-            "CodeGen-v0",
-            problems=problems,
-            split=None,
-            tokenizer=tokenizer,
-            curriculum="none",
-            max_new_tokens=6,
-            max_prompt_tokens=64,
-            max_prefix_tokens=64,
-        )  # fmt: skip
-        for _ in range(4)
-    ]
+    envs = evaluation_envs(env_kwargs, 4)
     runs = [
         stage_evaluation(
             model,

@@ -138,6 +138,15 @@ def test_stage_prefixes_are_cut_before_conditional_lines(source):
         seg.prefix(-1)
 
 
+def test_start_code_is_the_stage_prefix_or_the_starter_code_ending_in_a_newline():
+    seg = segment(MAX_EVEN_SOLUTION)
+    assert seg.start_code(0) == ""
+    assert seg.start_code(0, "def f(xs):") == "def f(xs):\n"  # the full task: the starter code
+    assert seg.start_code(0, "def f(xs):\n") == "def f(xs):\n"
+    last = seg.n_stages - 1
+    assert seg.start_code(last, "ignored") == seg.prefix(last) and seg.prefix(last).endswith("\n")
+
+
 def test_stage_prefixes_of_a_three_stage_solution():
     seg = segment(MAX_EVEN_SOLUTION)
     assert seg.conditional_lines == (4, 5, 8, 9, 11)

@@ -118,6 +118,31 @@ def test_stable_baselines3_env_checker(warm_executor):
     sb3_checker.check_env(make(TOKEN, warm_executor, max_new_tokens=16))
 
 
+def test_stable_baselines3_make_vec_env_works_unchanged(warm_executor):
+    """SB3's make_vec_env asks for render_mode="rgb_array": the env warns, turns rendering off
+    and plays on."""
+    env_util = pytest.importorskip("stable_baselines3.common.env_util")
+    with pytest.warns(UserWarning, match="render_mode='rgb_array' is not one of"):
+        vec = env_util.make_vec_env(
+            TOKEN,
+            n_envs=2,
+            env_kwargs={
+                "problems": ALL,
+                "split": None,
+                "executor": warm_executor,
+                "max_new_tokens": 8,
+                "limits": FAST,
+            },
+        )
+    obs = vec.reset()
+    assert obs["prompt"].shape[0] == 2
+    obs, rewards, dones, infos = vec.step(np.array([5, 6]))
+    assert rewards.shape == (2,) and not dones.any()
+    assert vec.get_attr("render_mode") == [None, None]
+    assert vec.env_method("render") == [None, None]
+    vec.close()
+
+
 # -- scripted agents ------------------------------------------------------------------------------
 
 
@@ -262,7 +287,9 @@ def test_line_truncation_runs_and_scores_the_program(warm_executor):
 
 def test_registered_step_limit_still_scores_the_program(warm_executor):
     env = make(LINE, warm_executor, max_lines=65)  # above the registered max_episode_steps=64
-    env.reset(options={"problem_id": ECHO.id})
+    assert env.unwrapped.max_steps == 64
+    with pytest.warns(UserWarning, match="max_lines=65 exceeds CodeGenLine-v0's registered"):
+        env.reset(options={"problem_id": ECHO.id})
     for _ in range(63):
         env.step("pass")
     _, reward, terminated, truncated, info = env.step("print(input())")
@@ -413,14 +440,15 @@ def test_line_env_refuses_shared_memory_up_front():
         )
 
     with pytest.raises(ValueError, match="shared_memory=False"):
-        envs = gym.vector.AsyncVectorEnv([make_env, make_env])
-        try:
-            envs.reset(seed=0, options={"problem_id": ADD.id})
-            line = "a, b = map(int, input().split())"
-            obs, *_ = envs.step((line, line))
-            assert obs["code"] == (line + "\n", line + "\n")
-        finally:
-            envs.close(terminate=True)
+        gym.vector.AsyncVectorEnv([make_env, make_env])
+    envs = gym.vector.AsyncVectorEnv([make_env, make_env], shared_memory=False)  # as it says
+    try:
+        envs.reset(seed=0, options={"problem_id": ADD.id})
+        line = "a, b = map(int, input().split())"
+        obs, *_ = envs.step((line, line))
+        assert obs["code"] == (line + "\n", line + "\n")
+    finally:
+        envs.close(terminate=True)
 
 
 @pytest.mark.filterwarnings("ignore:.*(Worker|Traceback|Raising):UserWarning")
@@ -534,11 +562,9 @@ def test_bad_constructor_arguments(env_id, warm_executor):
         make(env_id, warm_executor, reward=5)
     with pytest.raises(ConfigError, match="stage must be >= 0, got -1"):
         make(env_id, warm_executor, curriculum=-1)
-    with pytest.raises(ConfigError, match="render_mode must be one of"), warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore"
-        )  # gymnasium.make warns about the mode before the env refuses it
-        make(env_id, warm_executor, render_mode="rgb_array")
+    with pytest.raises(ConfigError, match="render_mode must be one of"):
+        env_class = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+        env_class(problems=ALL, split=None, render_mode=3)  # gymnasium.make itself fails on it
     with pytest.raises(ConfigError, match=r"problems\[0\] is a str"):
         gym.make(env_id, problems=["add"], split=None)
     size = "max_new_tokens" if env_id == TOKEN else "max_lines"
@@ -569,3 +595,26 @@ def test_ansi_render_shows_statement_prefix_coverage_and_outcome(env_id, warm_ex
     assert "  - else:" not in lines and "  + else:" in lines  # `else:` takes its body's mask
     assert "  +     print(best, total)" in lines
     assert "outcome: passed" in text
+
+
+# -- problems served with a broken canonical solution ----------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_a_broken_canonical_solution_is_warned_about_once(env_id, warm_executor):
+    broken = Problem(
+        id=f"broken-{env_id}",
+        statement="Print the line you read.",
+        tests=(TestCase.stdio("hello\n", "hello\n"),),
+        canonical_solution="x = input()\nif x:\n    print(x.upper())\n",
+    )
+    env = make(env_id, warm_executor, problems=[broken, ADD])
+    with pytest.warns(
+        UserWarning, match=f"problem 'broken-{env_id}': its canonical solution fails"
+    ):
+        env.reset(options={"problem_id": broken.id})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # checked once per process: no second warning
+        env.reset(options={"problem_id": broken.id})
+        env.reset(options={"problem_id": ADD.id})  # a sound solution: never a warning
+        make(env_id, warm_executor, problems=[broken]).reset()

@@ -32,7 +32,8 @@ from codegym.problems import (
     register_source,
     sources,
 )
-from codegym.problems import loaders as loaders_module
+from codegym.problems.loaders import _bundled as bundled_module
+from codegym.problems.loaders import _registry as registry_module
 from codegym.problems.validate import count_tests
 from codegym.sandbox import Executor, Limits, Outcome, TestCase
 
@@ -388,7 +389,7 @@ def test_sources_lists_the_named_sources() -> None:
 
 
 def test_register_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders_module, "_SOURCES", dict(loaders_module._SOURCES))
+    monkeypatch.setattr(registry_module, "_SOURCES", dict(registry_module._SOURCES))
     seen: list[Any] = []
 
     def tiny(split: str | None = None, skip_invalid: bool = False) -> list[Problem]:
@@ -676,7 +677,7 @@ def fake_bundled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, files: dict[st
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     fake = types.SimpleNamespace(files=lambda package: tmp_path)
-    monkeypatch.setattr(loaders_module, "resources", fake)
+    monkeypatch.setattr(bundled_module, "resources", fake)
 
 
 def test_bundled_loader_reports_file_and_line(
@@ -722,3 +723,31 @@ def test_bundled_loader_rejects_ids_duplicated_across_files(
     with pytest.raises(ProblemLoadError) as info:
         load()
     assert [(e.position, e.field) for e in info.value.errors] == [("b.jsonl:1", "id")]
+
+
+def test_a_registered_layout_is_detected_and_loaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from codegym.problems.loaders import register_layout
+
+    monkeypatch.setattr(registry_module, "_LAYOUTS", list(registry_module._LAYOUTS))
+
+    def build(record: dict[str, Any], position: int | str) -> Problem:
+        return Problem(
+            id=record["uid"],
+            statement=record["ask"],
+            tests=(TestCase.stdio("", record["answer"]),),
+            canonical_solution=f"print({record['answer']!r}, end='')\n",
+        )
+
+    register_layout(
+        "qa", lambda keys: {"uid", "ask", "answer"} <= keys, build, expects="uid, ask, answer"
+    )
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"uid": "q1", "ask": "Say hi.", "answer": "hi"}) + "\n")
+    assert detect_layout(path) == "qa"
+    (problem,) = load(path)
+    assert problem.id == "q1" and problem.tests[0].expected_output == "hi"
+    path.write_text(json.dumps({"color": "red"}) + "\n")
+    with pytest.raises(ProblemLoadError, match="qa: uid, ask, answer"):
+        load(path)
