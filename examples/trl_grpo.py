@@ -34,8 +34,7 @@ def warm_start(model, tokenizer, problems, curriculum, steps: int) -> None:  # n
     pairs = []
     for p in problems:
         for stage in range(curriculum.n_stages(p.id)):
-            start = curriculum.prefix(p.id, stage) if stage else p.starter_code
-            start += "\n" if start and not start.endswith("\n") else ""
+            start = curriculum.segmentation(p.id).start_code(stage, p.starter_code)
             prompt = tokenizer.encode(cg.build_prompt(p, start))
             answer = tokenizer.encode(p.canonical_solution[len(start) :] + "```")
             pairs.append((prompt, answer + [tokenizer.eos_token_id]))

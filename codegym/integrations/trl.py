@@ -39,8 +39,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from codegym.curriculum import Curriculum
-from codegym.envs.core import resolve_problems
+from codegym.curriculum import Curriculum, segment
 from codegym.errors import ConfigError, MissingDependencyError
 from codegym.integrations._common import (
     PROMPT_STYLES,
@@ -51,7 +50,7 @@ from codegym.integrations._common import (
     score_batch,
     token_mask,
 )
-from codegym.problems import Problem
+from codegym.problems import Problem, resolve_problems
 from codegym.rewards import RewardFn, get_reward
 from codegym.sandbox import Executor, Limits, default_executor
 
@@ -77,12 +76,9 @@ def _require(package: str) -> None:
         raise MissingDependencyError(package, "trl") from exc
 
 
-def _start_code(problem: Problem, curriculum: Curriculum | None, stage: int) -> str:
-    """The code a sample starts from: the stage's canonical prefix, or the starter code at stage 0."""
-    start = (
-        curriculum.prefix(problem.id, stage) if curriculum and stage > 0 else problem.starter_code
-    )
-    return start + "\n" if start and not start.endswith("\n") else start
+def _start_code(problem: Problem, stage: int) -> str:
+    """The code a sample at ``stage`` starts from, as the envs start an episode."""
+    return segment(problem.canonical_solution).start_code(stage, problem.starter_code)
 
 
 def _prompt_key(prompt: Any) -> str:
@@ -144,7 +140,7 @@ def dataset(
             "code_prefix": [],
         }
         for p in items:
-            start = _start_code(p, None, 0)
+            start = _start_code(p, 0)
             rows["prompt"].append(
                 build_prompt(p, start, style=prompt_style, system_prompt=system_prompt)
             )
@@ -178,7 +174,7 @@ class _CurriculumTransform:
         for pid in batch["problem_id"]:
             problem = self.by_id[pid]
             stage = self.curriculum.stage(pid)
-            start = _start_code(problem, self.curriculum, stage)
+            start = _start_code(problem, stage)
             out["prompt"].append(
                 build_prompt(problem, start, style=self.style, system_prompt=self.system_prompt)
             )
@@ -372,7 +368,7 @@ def rollout_func(
             for p in items:
                 stages = curriculum.n_stages(p.id) if curriculum is not None else 1
                 for stage in range(stages):
-                    start = _start_code(p, curriculum, stage)
+                    start = _start_code(p, stage)
                     built = build_prompt(p, start, style=prompt_style, system_prompt=system_prompt)
                     index[_prompt_key(built)] = (p, start)
         return index.get(_prompt_key(prompt))

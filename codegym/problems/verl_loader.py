@@ -40,7 +40,7 @@ def problem_from_io(
     pid: str, statement: str, io: Any, *, position: int | str, split: str | None = None
 ) -> Problem:
     """A problem from an APPS-style ``{"inputs", "outputs", "fn_name"?}`` test record."""
-    from codegym.problems.loaders import _apps_problem
+    from codegym.problems.loaders._apps import _apps_problem
 
     return _apps_problem(pid, statement, [], io, "", None, position, split)
 

@@ -170,7 +170,7 @@ def test_grpo_trainer_learns_with_codegym_reward_cccs_and_fgo(tmp_path, executor
     pairs = []  # (prompt, completion) at every stage, as the CCCS dataset builds them
     for p in PROBLEMS:
         for stage in range(curriculum.n_stages(p.id)):
-            start = cg._start_code(p, curriculum, stage)
+            start = cg._start_code(p, stage)
             completion = p.canonical_solution[len(start) :] + "```"
             pairs.append(
                 (tokenizer.encode(cg.build_prompt(p, start)), tokenizer.encode(completion))
