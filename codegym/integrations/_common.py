@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -171,11 +170,3 @@ def token_mask(newlines: Sequence[int], completion: str, scored: Scored) -> list
         mask.append(int(scored.line_mask[j]) if 0 <= j < len(scored.line_mask) else 1)
         line += n
     return mask
-
-
-def outcome_counts(scored: Sequence[Scored]) -> dict[str, Any]:
-    """Counts of each outcome in a batch."""
-    counts: dict[str, int] = {}
-    for s in scored:
-        counts[s.result.outcome.value] = counts.get(s.result.outcome.value, 0) + 1
-    return counts

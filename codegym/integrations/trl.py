@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,13 +47,12 @@ from codegym.integrations._common import (
     Scored,
     build_prompt,
     ends_in_open_fence,
-    outcome_counts,
     score_batch,
     token_mask,
 )
 from codegym.problems import Problem, resolve_problems
 from codegym.rewards import RewardFn, get_reward
-from codegym.sandbox import Executor, Limits, default_executor
+from codegym.sandbox import Executor, Limits, Outcome, default_executor
 
 __all__ = [
     "PROMPT_STYLES",
@@ -283,12 +283,13 @@ class RewardFunction:
                 rewards.append(None)
                 continue
             rewards.append(float(self.reward_fn(s.result)))
-            if self.curriculum is not None and stage is not None:
+            if self.curriculum is not None and stage is not None and stage[i] is not None:
                 self.curriculum.record(problem_id[i], int(stage[i]), s.result.passed)
         ran = [s for s in scored if s is not None]
         if log_metric is not None and ran:
-            for outcome, n in outcome_counts(ran).items():
-                log_metric(f"codegym/{outcome}", n / len(ran))
+            counts = Counter(s.result.outcome for s in ran)
+            for outcome in Outcome:  # every outcome, every batch: TRL averages what it is given
+                log_metric(f"codegym/{outcome.value}", counts[outcome] / len(ran))
             scorable = [s for s in ran if not s.infra]
             if scorable:
                 log_metric(
