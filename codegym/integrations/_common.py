@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -154,8 +153,8 @@ def score_batch(
     return out
 
 
-def token_mask(pieces: Sequence[str], completion: str, scored: Scored) -> list[int]:
-    """FGO mask over a completion's tokens, from the decoded text of each token.
+def token_mask(newlines: Sequence[int], completion: str, scored: Scored) -> list[int]:
+    """FGO mask over a completion's tokens, given how many newlines each token decodes to.
 
     A token on a line of the extracted code takes that line's mask; tokens outside the code (prose,
     fences, end of sequence) keep 1, since they carry the outcome like the rest of the answer. An
@@ -163,19 +162,11 @@ def token_mask(pieces: Sequence[str], completion: str, scored: Scored) -> list[i
     tokenizer decodes exactly even when a token is part of a multi-byte character.
     """
     if scored.infra:
-        return [0] * len(pieces)
+        return [0] * len(newlines)
     first_line = completion[: scored.code_start].count("\n")
     mask, line = [], 0
-    for piece in pieces:
+    for n in newlines:
         j = line - first_line
         mask.append(int(scored.line_mask[j]) if 0 <= j < len(scored.line_mask) else 1)
-        line += piece.count("\n")
+        line += n
     return mask
-
-
-def outcome_counts(scored: Sequence[Scored]) -> dict[str, Any]:
-    """Counts of each outcome in a batch."""
-    counts: dict[str, int] = {}
-    for s in scored:
-        counts[s.result.outcome.value] = counts.get(s.result.outcome.value, 0) + 1
-    return counts

@@ -36,24 +36,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from codegym.curriculum import Curriculum
-from codegym.envs.core import resolve_problems
+from codegym.curriculum import Curriculum, segment
 from codegym.errors import ConfigError, MissingDependencyError
 from codegym.integrations._common import (
     PROMPT_STYLES,
     Scored,
     build_prompt,
     ends_in_open_fence,
-    outcome_counts,
     score_batch,
     token_mask,
 )
-from codegym.problems import Problem
+from codegym.problems import Problem, resolve_problems
 from codegym.rewards import RewardFn, get_reward
-from codegym.sandbox import Executor, Limits, default_executor
+from codegym.sandbox import Executor, Limits, Outcome, default_executor
 
 __all__ = [
     "PROMPT_STYLES",
@@ -77,12 +76,9 @@ def _require(package: str) -> None:
         raise MissingDependencyError(package, "trl") from exc
 
 
-def _start_code(problem: Problem, curriculum: Curriculum | None, stage: int) -> str:
-    """The code a sample starts from: the stage's canonical prefix, or the starter code at stage 0."""
-    start = (
-        curriculum.prefix(problem.id, stage) if curriculum and stage > 0 else problem.starter_code
-    )
-    return start + "\n" if start and not start.endswith("\n") else start
+def _start_code(problem: Problem, stage: int) -> str:
+    """The code a sample at ``stage`` starts from, as the envs start an episode."""
+    return segment(problem.canonical_solution).start_code(stage, problem.starter_code)
 
 
 def _prompt_key(prompt: Any) -> str:
@@ -144,7 +140,7 @@ def dataset(
             "code_prefix": [],
         }
         for p in items:
-            start = _start_code(p, None, 0)
+            start = _start_code(p, 0)
             rows["prompt"].append(
                 build_prompt(p, start, style=prompt_style, system_prompt=system_prompt)
             )
@@ -178,7 +174,7 @@ class _CurriculumTransform:
         for pid in batch["problem_id"]:
             problem = self.by_id[pid]
             stage = self.curriculum.stage(pid)
-            start = _start_code(problem, self.curriculum, stage)
+            start = _start_code(problem, stage)
             out["prompt"].append(
                 build_prompt(problem, start, style=self.style, system_prompt=self.system_prompt)
             )
@@ -287,12 +283,13 @@ class RewardFunction:
                 rewards.append(None)
                 continue
             rewards.append(float(self.reward_fn(s.result)))
-            if self.curriculum is not None and stage is not None:
+            if self.curriculum is not None and stage is not None and stage[i] is not None:
                 self.curriculum.record(problem_id[i], int(stage[i]), s.result.passed)
         ran = [s for s in scored if s is not None]
         if log_metric is not None and ran:
-            for outcome, n in outcome_counts(ran).items():
-                log_metric(f"codegym/{outcome}", n / len(ran))
+            counts = Counter(s.result.outcome for s in ran)
+            for outcome in Outcome:  # every outcome, every batch: TRL averages what it is given
+                log_metric(f"codegym/{outcome.value}", counts[outcome] / len(ran))
             scorable = [s for s in ran if not s.infra]
             if scorable:
                 log_metric(
@@ -372,10 +369,12 @@ def rollout_func(
             for p in items:
                 stages = curriculum.n_stages(p.id) if curriculum is not None else 1
                 for stage in range(stages):
-                    start = _start_code(p, curriculum, stage)
+                    start = _start_code(p, stage)
                     built = build_prompt(p, start, style=prompt_style, system_prompt=system_prompt)
                     index[_prompt_key(built)] = (p, start)
         return index.get(_prompt_key(prompt))
+
+    newline_counts: dict[int, int] = {}  # per token id: a vocabulary is small, batches are not
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         for name in ("_tokenize_prompts", "_generate_single_turn"):
@@ -393,6 +392,14 @@ def rollout_func(
         )
         tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+
+        def newlines(token: int) -> int:
+            token = int(token)
+            if token not in newline_counts:
+                text = tokenizer.decode([token], skip_special_tokens=True)
+                newline_counts[token] = text.count("\n")
+            return newline_counts[token]
+
         found = [lookup(p) for p in prompts]
         unknown = sum(f is None for f in found)
         if unknown:
@@ -412,9 +419,7 @@ def rollout_func(
         masks = [[1] * len(ids) for ids in completion_ids]
         for i, s in zip(known, scored):
             if s is not None:
-                ids = list(completion_ids[i])
-                pieces = [tokenizer.decode([t], skip_special_tokens=True) for t in ids]
-                masks[i] = token_mask(pieces, texts[i], s)
+                masks[i] = token_mask([newlines(t) for t in completion_ids[i]], texts[i], s)
         return {
             "prompt_ids": prompt_ids,
             "completion_ids": completion_ids,

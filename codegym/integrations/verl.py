@@ -28,10 +28,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from codegym.envs.core import resolve_problems
+from codegym.curriculum import segment
 from codegym.errors import ConfigError, MissingDependencyError, ProblemFormatError
 from codegym.integrations._common import PROMPT_STYLES, build_prompt, score_batch
-from codegym.problems import Problem, problem_from_record, problem_to_record
+from codegym.problems import Problem, problem_from_record, problem_to_record, resolve_problems
 from codegym.rewards import get_reward
 from codegym.sandbox import Limits, default_executor
 
@@ -65,9 +65,7 @@ def rows(
         )
     out = []
     for index, p in enumerate(resolve_problems(problems, split)):
-        start = p.starter_code + (
-            "\n" if p.starter_code and not p.starter_code.endswith("\n") else ""
-        )
+        start = segment(p.canonical_solution).start_code(0, p.starter_code)
         prompt = build_prompt(p, start, style=prompt_style, system_prompt=system_prompt)
         if isinstance(prompt, str):
             prompt = [{"role": "user", "content": prompt}]

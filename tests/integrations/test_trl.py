@@ -123,7 +123,7 @@ def test_fgo_token_mask_zeroes_unexecuted_lines(executor):
     [scored] = score_batch(executor, [(MAX_EVEN, "", completion, True)])
     assert scored.result.passed
     pieces = list(completion)  # one "token" per character
-    mask = token_mask(pieces, completion, scored)
+    mask = token_mask([piece.count("\n") for piece in pieces], completion, scored)
     per_line = [set() for _ in completion.split("\n")]
     line = 0
     for piece, m in zip(pieces, mask):
@@ -170,7 +170,7 @@ def test_grpo_trainer_learns_with_codegym_reward_cccs_and_fgo(tmp_path, executor
     pairs = []  # (prompt, completion) at every stage, as the CCCS dataset builds them
     for p in PROBLEMS:
         for stage in range(curriculum.n_stages(p.id)):
-            start = cg._start_code(p, curriculum, stage)
+            start = cg._start_code(p, stage)
             completion = p.canonical_solution[len(start) :] + "```"
             pairs.append(
                 (tokenizer.encode(cg.build_prompt(p, start)), tokenizer.encode(completion))
