@@ -30,7 +30,6 @@ __all__ = [
     "EpisodeCore",
     "Episode",
     "line_mask",
-    "resolve_problems",
     "stage_label",
 ]
 

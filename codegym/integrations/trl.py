@@ -50,12 +50,14 @@ from codegym.integrations._common import (
     score_batch,
     token_mask,
 )
+from codegym.integrations.repair_tools import RepairTools
 from codegym.problems import Problem, resolve_problems
 from codegym.rewards import RewardFn, get_reward
 from codegym.sandbox import Executor, Limits, Outcome, default_executor
 
 __all__ = [
     "PROMPT_STYLES",
+    "RepairTools",
     "RewardFunction",
     "build_prompt",
     "curriculum_callback",

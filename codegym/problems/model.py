@@ -46,6 +46,7 @@ def apps_call_comparator(test: TestCase, produced: Any) -> bool:
 COMPARATORS: dict[str, Comparator] = {"apps_call": apps_call_comparator}
 """Named comparators a JSONL record may refer to (``"comparator": "apps_call"``)."""
 
+
 def _parse_enum(
     enum_cls: type[enum.Enum], value: Any, problem_id: str | None, field_name: str
 ) -> Any:
