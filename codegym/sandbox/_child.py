@@ -17,7 +17,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from codegym.sandbox import _isolation
+from codegym.sandbox import _isolation, _seccomp
 from codegym.sandbox._instrument import recorder
 from codegym.sandbox._wire import HEADER
 
@@ -228,7 +228,7 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
         if forked:
             for cgroup in server.cgroups:  # while still root; descendants follow
                 os.write(cgroup.procs_fd, b"0")
-            _isolation.install_socket_filter()
+            _seccomp.install_socket_filter()
         os.closerange(3, ready_fd)
         os.closerange(ready_fd + 1, 1 << 16)
         cpu_soft = int(spec["cpu_time"]) + 1

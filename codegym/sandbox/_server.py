@@ -19,11 +19,8 @@ code. Untrusted programs never write to that socket: children close it before an
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import errno
 import gc
-import json
 import marshal
 import mmap
 import os
@@ -36,28 +33,25 @@ import time
 import traceback
 from typing import Any
 
-from codegym.sandbox import _isolation
+from codegym.sandbox import _cgroups, _isolation, _seccomp, _setup
 from codegym.sandbox._child import (
-    CHECK_FILENAME,
     COV_LINES,
     COV_OFFSET,
-    SOLUTION_FILENAME,
     enter_workdir,
     interpreter_state,
     run_child,
     setup_failed,
     unused_stdio,
 )
-from codegym.sandbox._instrument import instrument
+from codegym.sandbox._compile import COMPILE_ERRORS, CheckCodes, compile_program, map_to_statements
 from codegym.sandbox._verdict import classify
-from codegym.sandbox._wire import HEADER, recv, send
+from codegym.sandbox._wire import CHILD_ENV, HEADER, recv, send
 from codegym.sandbox._workdir import (
     clear_dir,
     remove_tree,
     write_new_file,
 )
 from codegym.sandbox._zygote import Zygote, ZygoteGone
-from codegym.sandbox.lines import statement_map
 from codegym.sandbox.types import TestKind
 
 # Modules programs commonly import, loaded once here so a forked child finds them in memory.
@@ -68,13 +62,6 @@ PRELOAD = (  # noqa: SIM905
     "datetime decimal enum fractions functools hashlib heapq io itertools json math numbers "
     "operator pprint random re statistics string struct textwrap time types typing unicodedata"
 ).split()
-
-
-CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-"""The environment of every test, besides ``HOME``; the server's own is cut down to it at start."""
-
-
-CHECK_CACHE_SIZE = 256
 
 
 CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGXFSZ)
@@ -91,12 +78,6 @@ job (huge call arguments) is forked from the server itself instead."""
 RUN_ROOT = "/tmp/codegym-run"
 
 
-SELF_CHECK_MODULES = (  # noqa: SIM905
-    "threading queue socket csv sqlite3 multiprocessing concurrent.futures ctypes decimal"
-).split()
-"""Modules the server does not preload that a program must still be able to import."""
-
-
 STDERR_KEEP = 4096
 
 
@@ -110,21 +91,6 @@ def _vm_size_bytes() -> int:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def _calls_at_top_level(tree: ast.Module, name: str) -> bool:
-    """True when the module itself calls ``name()`` (directly or under ``if __name__ == ...``),
-    so the harness must not call the entry point a second time."""
-    stack = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If):
-            stack.extend(node.body + node.orelse)
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            if isinstance(func, ast.Name) and func.id == name:
-                return True
-    return False
 
 
 def _test_spec(
@@ -163,7 +129,9 @@ class Server:
         if os.geteuid() == 0:
             self.uid, self.lock_fd = _isolation.acquire_uid_slot()
             self.features.append("uid")
-        self._enter_namespaces()
+        features, warnings = _setup.enter_namespaces(self.uid, RUN_ROOT)
+        self.features += features
+        self.warnings += warnings
         self.drop_caps = self.uid is None and "userns" in self.features
         # RLIMIT_NPROC counts the processes of a uid: the slot's are the tests' alone. An ordinary
         # user's are all of that user's, except inside a user namespace of its own on Linux 5.14
@@ -171,7 +139,7 @@ class Server:
         self.nproc_extra: int | None = None
         if self.uid is not None:
             self.nproc_extra = 0
-        elif self.drop_caps and _kernel_at_least(5, 14):
+        elif self.drop_caps and _setup.kernel_at_least(5, 14):
             self.nproc_extra = 2
         if "private-tmp" in self.features:
             self.run_root = RUN_ROOT
@@ -203,7 +171,7 @@ class Server:
         self.stdio = unused_stdio()
         for sig in CHILD_DEFAULT_SIGNALS:  # this server has no use for them either
             signal.signal(sig, signal.SIG_DFL)
-        self.check_cache: dict[str, Any] = {}
+        self.check_codes = CheckCodes()
         self.baseline_vm = _vm_size_bytes()
         self.counter = 0
         self.retire = False
@@ -212,48 +180,20 @@ class Server:
         gc.collect()
         gc.freeze()
         # The zygote joins these once: every test it clones starts inside.
-        self.memcg = self._cgroup(_isolation.MemoryCgroup, "memcg")
-        self.cpucg = self._cgroup(_isolation.CpuCgroup, "cpucg")
-        self.pidscg = self._cgroup(_isolation.PidsCgroup, "pidscg")
+        self.memcg = self._cgroup(_cgroups.MemoryCgroup, "memcg")
+        self.cpucg = self._cgroup(_cgroups.CpuCgroup, "cpucg")
+        self.pidscg = self._cgroup(_cgroups.PidsCgroup, "pidscg")
         self.cgroups = [c for c in (self.memcg, self.cpucg, self.pidscg) if c is not None]
         self.oom_kills = self.memcg.oom_kills() if self.memcg is not None else 0
-        self._self_check()
+        if _setup.self_check(self.uid, self.become_test_identity):
+            self.features.append("seccomp")
         self.all_cpus = os.sched_getaffinity(0)
         self.cpu: int | None = None  # the CPU this server is pinned to (see pin)
         self.zygote = Zygote(self) if _isolation.can_clone_sibling() else None
         if self.zygote is not None:
             self.features.append("zygote")
 
-    def _enter_namespaces(self) -> None:
-        """The strongest isolation this process may set up. Root with ``CAP_SYS_ADMIN`` makes
-        mount and network namespaces directly; root without it (a default container) and
-        ordinary users first make a user namespace, where that is allowed, and then the same."""
-        expose = _isolation.python_paths()
-        try:
-            self.features += _isolation.setup_namespaces(expose, RUN_ROOT, 512)
-            return
-        except OSError:
-            pass
-        try:
-            _isolation.enter_user_namespace(self.uid)
-            self.features.append("userns")
-            self.features += _isolation.setup_namespaces(expose, RUN_ROOT, 512)
-        except OSError as exc:
-            self.warnings.append(
-                f"no private network or /tmp ({exc}): programs can connect to the network and "
-                "write to the host's temporary directories. Allow user namespaces, or give the "
-                "container CAP_SYS_ADMIN, for full isolation (`codegym doctor` shows what is "
-                "missing)"
-            )
-        if self.uid is None:
-            self.warnings.append(
-                "not running as root: programs run under your own uid, so they can signal your "
-                "other processes"
-                + ("" if "mountns" in self.features else " and read your files")
-                + "; run as root (a container's root will do) for a uid of their own"
-            )
-
-    def _cgroup(self, kind: type[_isolation.Cgroup], feature: str) -> Any:
+    def _cgroup(self, kind: type[_cgroups.Cgroup], feature: str) -> Any:
         """A cgroup of the kind for this server's tests, or None where the host refuses one."""
         try:
             cgroup = kind.create(f"codegym-{self.uid if self.uid is not None else os.getpid()}")
@@ -274,55 +214,7 @@ class Server:
             os.setgid(self.uid)
             os.setuid(self.uid)
         elif self.drop_caps:
-            _isolation.drop_capabilities()
-
-    def _self_check(self) -> None:
-        """Check, in a throwaway process with a test's identity, that programs can import the
-        standard library and site-packages and compile, and whether the seccomp filter holds.
-        Raises (the executor then fails loudly) rather than let every program fail to import."""
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            report: dict[str, Any] = {"problems": [], "seccomp": False}
-            try:
-                os.close(r)
-                self.become_test_identity()
-                report["seccomp"] = _isolation.install_socket_filter() and _sockets_denied()
-                for path in _isolation.python_paths():
-                    if "site-packages" in path or path.startswith(sys.base_prefix):
-                        try:
-                            os.listdir(path)
-                        except OSError as exc:
-                            report["problems"].append(f"cannot read {path}: {exc.strerror}")
-                for name in SELF_CHECK_MODULES:
-                    try:
-                        __import__(name)
-                    except Exception as exc:
-                        report["problems"].append(f"import {name}: {type(exc).__name__}: {exc}")
-                compile("print(sum(range(3)))\n", SOLUTION_FILENAME, "exec")
-            except BaseException as exc:
-                report["problems"].append(f"{type(exc).__name__}: {exc}")
-            finally:
-                os.write(w, json.dumps(report).encode()[:60000])
-                os._exit(0)
-        os.close(w)
-        data = b"".join(iter(lambda: os.read(r, 65536), b""))
-        os.close(r)
-        os.waitpid(pid, 0)
-        report = json.loads(data) if data else {"problems": ["the self-check process died"]}
-        if report["seccomp"]:
-            self.features.append("seccomp")
-        if report["problems"]:
-            who = f"uid {self.uid}" if self.uid is not None else "your uid"
-            raise OSError(
-                errno.EACCES,
-                f"programs in the sandbox ({who}) cannot use this interpreter: "
-                + "; ".join(report["problems"][:5])
-                + ". It or its libraries live where the sandbox's uid cannot read them (a "
-                "private home such as /root). Allow user namespaces or give the container "
-                "CAP_SYS_ADMIN (the sandbox then binds them read-only), or install Python and "
-                "the virtualenv where every user can read them",
-            )
+            _seccomp.drop_capabilities()
 
     def serve(self) -> None:
         send(
@@ -369,24 +261,8 @@ class Server:
         # Every line number the program can have is below max_line ("\r" ends a line too).
         job["max_line"] = min(program.count("\n") + program.count("\r") + 2, COV_LINES - 1)
         try:
-            if len(program.encode("utf-8", "surrogatepass")) > limits.program_bytes:
-                raise SyntaxError(f"program longer than the limit of {limits.program_bytes} bytes")
-            # A tree only where one is needed: compiling source directly is about twice as fast
-            # as parsing and then compiling the tree.
-            entry_points = {
-                t.fn_name for t in job["tests"] if t.kind.value == "stdio" and t.fn_name
-            }
-            instrumented = job["coverage"] and not hasattr(sys, "monitoring")
-            tree = ast.parse(program, SOLUTION_FILENAME) if instrumented or entry_points else None
-            job["calls_itself"] = {n for n in entry_points if _calls_at_top_level(tree, n)}
-            if instrumented:
-                code, job["marked_lines"] = self._compile_instrumented(
-                    program, tree, job["max_line"]
-                )
-                job["instrumented"] = True
-            else:
-                code = compile(tree or program, SOLUTION_FILENAME, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+            code = compile_program(program, job)
+        except COMPILE_ERRORS as exc:
             line = getattr(exc, "lineno", None)
             return {
                 "compile_error": f"{type(exc).__name__}: {exc}",
@@ -396,10 +272,10 @@ class Server:
         job["as_limit"] = self.baseline_vm + limits.memory_mb * (1 << 20)
         job["nproc"] = None if self.nproc_extra is None else limits.processes + self.nproc_extra
         if self.memcg is not None:
-            self.memcg.set_limit((limits.memory_mb + _isolation.MEMCG_HEADROOM_MB) << 20)
+            self.memcg.set_limit((limits.memory_mb + _cgroups.MEMCG_HEADROOM_MB) << 20)
         if self.pidscg is not None:  # the zygote is in it too
             self.pidscg.set_limit(limits.processes + 1)
-        job["check_codes"] = [self._compile_check(t) for t in job["tests"]]
+        job["check_codes"] = [self.check_codes.get(t) for t in job["tests"]]
         results = []
         stop = False
         for test, check_code in zip(job["tests"], job["check_codes"]):
@@ -416,53 +292,8 @@ class Server:
         # statements here, in parallel over the workers, not in the caller, which one process
         # serves for every worker.
         mapped = bool(job.get("instrumented")) or not job["coverage"]
-        if not mapped:
-            try:
-                mapping = statement_map.__wrapped__(program)  # once per program: no cache
-            except (RecursionError, MemoryError, SyntaxError, ValueError):
-                mapping = None  # the caller tries again, and reports it there
-            if mapping is not None:
-                for raw in results:
-                    if raw.get("lines"):
-                        raw["lines"] = sorted({mapping[n] for n in raw["lines"] if n in mapping})
-                mapped = True
+        mapped = mapped or map_to_statements(program, results)
         return {"tests": results, "statement_lines": mapped}
-
-    @staticmethod
-    def _compile_instrumented(
-        program: str, tree: ast.Module, max_line: int
-    ) -> tuple[Any, list[int]]:
-        """Compile ``tree`` with coverage marks (``tree`` is modified); the code and the lines
-        marked.
-
-        One parse and one compile. Only when that fails is the plain program compiled as well,
-        so that a compile error is reported as the program's own, exactly as without marks.
-        """
-        try:
-            marked, lines = instrument(tree, max_line, program)
-            return compile(marked, SOLUTION_FILENAME, "exec", dont_inherit=True), lines
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            compile(program, SOLUTION_FILENAME, "exec", dont_inherit=True)  # raises the program's
-            raise
-
-    def _compile_check(self, test: Any) -> Any:
-        """The compiled check code of a CHECK test, cached by text: RL runs many programs against
-        the same tests. None for other tests, or when it does not compile (the child then
-        compiles it again and reports the error as the test's)."""
-        if test.kind.value != "check":
-            return None
-        cache = self.check_cache
-        source = test.check_code
-        if source in cache:
-            return cache[source]
-        try:
-            compiled = compile(source, CHECK_FILENAME, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
-            return None
-        if len(cache) >= CHECK_CACHE_SIZE:
-            del cache[next(iter(cache))]
-        cache[source] = compiled
-        return compiled
 
     def run_test(
         self, job: dict[str, Any], test: Any, code: Any, check_code: Any = None
@@ -656,25 +487,6 @@ def _without_expectations(test: Any) -> Any:
     return dataclasses.replace(
         test, expected_output="" if test.kind is TestKind.STDIO else None, expected=None
     )
-
-
-def _kernel_at_least(*version: int) -> bool:
-    try:
-        release = tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return release >= version
-
-
-def _sockets_denied() -> bool:
-    """Whether this process is refused an internet socket (the seccomp filter works)."""
-    import socket
-
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
-    except PermissionError:
-        return True
-    return False
 
 
 def main() -> None:

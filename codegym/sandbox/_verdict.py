@@ -9,7 +9,7 @@ import os
 import signal
 from typing import Any
 
-from codegym.sandbox import _isolation
+from codegym.sandbox import _cgroups
 from codegym.sandbox._child import COV_OFFSET, RESULT_MAX
 from codegym.sandbox._wire import HEADER
 from codegym.sandbox._workdir import read_regular
@@ -68,7 +68,7 @@ def classify(  # noqa: ANN201
     if rstatus == "setup":  # the program forged the sandbox's own failure report
         rstatus = record["status"] = "garbled"
     if oom:  # whichever process the kernel chose to kill, and whatever followed from it
-        cap = limits.memory_mb + _isolation.MEMCG_HEADROOM_MB
+        cap = limits.memory_mb + _cgroups.MEMCG_HEADROOM_MB
         return done("memory", f"the test's processes together exceeded {cap} MiB of memory")
     if killed == "wall":
         return done(

@@ -8,6 +8,10 @@ import pickle
 import struct
 from typing import Any
 
+CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+"""The environment of every test, besides ``HOME``; the server's own is cut down to it at start."""
+
+
 HEADER = struct.Struct("!I")
 
 

@@ -9,7 +9,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from codegym.sandbox import _isolation
+from codegym.sandbox import _isolation, _seccomp
 from codegym.sandbox._child import enter_workdir, interpreter_state, run_child, setup_failed
 from codegym.sandbox._wire import HEADER, read_exact
 
@@ -84,9 +84,9 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
     # Also once, for all clones: the test's cgroups, the filter on sockets, no capabilities.
     for cgroup in server.cgroups:
         os.write(cgroup.procs_fd, b"0")
-    _isolation.install_socket_filter()
+    _seccomp.install_socket_filter()
     if server.drop_caps:
-        _isolation.drop_capabilities()
+        _seccomp.drop_capabilities()
     while os.read(cmd_fd, 1):
         failure = None
         try:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import atexit
-import fcntl
 import hashlib
-import json
 import logging
 import os
 import pickle
 import queue
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -25,24 +22,19 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from codegym.errors import ConfigError, SandboxError
+from codegym.sandbox._cpus import lock_cpus
+from codegym.sandbox._results import build_result
+from codegym.sandbox._wire import CHILD_ENV, HEADER
 from codegym.sandbox.compare import Comparator, default_comparator
-from codegym.sandbox.lines import normalise_lines
-from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase, TestKind, TestResult
+from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase, TestKind
 
 __all__ = ["Executor", "run", "run_many", "HasTests", "TestsLike"]
 
 logger = logging.getLogger(__name__)
 
-_HDR = struct.Struct("!I")
-_STATUS = {
-    "completed": None,
-    "wrong": Outcome.WRONG_ANSWER,
-    "runtime": Outcome.RUNTIME_ERROR,
-    "timeout": Outcome.TIMEOUT,
-    "memory": Outcome.MEMORY_LIMIT,
-    "output": Outcome.OUTPUT_LIMIT,
-    "skipped": Outcome.SKIPPED,
-}
+
+PREPARED_SIZE = 1024
+"""Test tuples whose pickled form an executor keeps (a problem set's worth)."""
 
 
 class HasTests(Protocol):
@@ -102,11 +94,10 @@ class _Server:
         ours, theirs = socket.socketpair()
         self._errlog = tempfile.TemporaryFile()
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            **CHILD_ENV,  # the server's start-up needs the rest; it keeps only these for tests
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            "LANG": "C.UTF-8",
         }
         try:
             self.proc = subprocess.Popen(
@@ -135,10 +126,10 @@ class _Server:
         return self._errlog.read()[-2000:].decode("utf-8", "replace")
 
     def _recv(self) -> Any:
-        header = self._read(_HDR.size)
+        header = self._read(HEADER.size)
         if header is None:
             return None
-        body = self._read(_HDR.unpack(header)[0])
+        body = self._read(HEADER.unpack(header)[0])
         return None if body is None else pickle.loads(body)
 
     def _read(self, n: int) -> bytes | None:
@@ -154,7 +145,7 @@ class _Server:
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(_HDR.pack(len(data)) + data)
+            self.sock.sendall(HEADER.pack(len(data)) + data)
             reply = self._recv()
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
@@ -371,7 +362,7 @@ class Executor:
                 (self._release if healthy else self._discard)(server)
             if cpu is not None:
                 cpus.put(cpu)  # type: ignore[union-attr]
-        result = _build_result(program, tests, reply, comparator, time.perf_counter() - start)
+        result = build_result(program, tests, reply, comparator, time.perf_counter() - start)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
             self.stats["infra_errors"] += 1
@@ -416,7 +407,7 @@ class Executor:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
             pool = self._pool
-        held = _lock_cpus(min(self.workers, len(jobs))) if self.pin_workers else {}
+        held = lock_cpus(min(self.workers, len(jobs))) if self.pin_workers else {}
         cpus: queue.SimpleQueue[int] | None = None
         if held:
             cpus = queue.SimpleQueue()
@@ -428,48 +419,6 @@ class Executor:
         finally:
             for fd in held.values():
                 os.close(fd)
-
-
-CPU_LOCK_DIR = "/tmp/codegym-cpus"
-PREPARED_SIZE = 1024
-"""Test tuples whose pickled form an executor keeps (a problem set's worth)."""
-
-
-def _lock_cpus(count: int) -> dict[int, int]:
-    """Up to ``count`` CPUs of this process's that no batch on this machine holds, each with the
-    descriptor holding its lock; fewer (or none) where other batches hold the rest."""
-    held: dict[int, int] = {}
-    for cpu in sorted(os.sched_getaffinity(0)):
-        if len(held) == count:
-            break
-        fd = _try_cpu_lock(cpu)
-        if fd is not None:
-            held[cpu] = fd
-    return held
-
-
-def _try_cpu_lock(cpu: int) -> int | None:
-    """An open descriptor holding this machine's lock on ``cpu``, or None where another holds it
-    (or locks cannot be made here)."""
-    try:
-        os.makedirs(CPU_LOCK_DIR, exist_ok=True)
-        os.chmod(CPU_LOCK_DIR, 0o1777)  # every user's executors share the CPUs
-    except OSError:
-        pass
-    try:
-        fd = os.open(
-            os.path.join(CPU_LOCK_DIR, f"{cpu}.lock"),
-            os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC,
-            0o644,
-        )
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _without_expectations(test: TestCase) -> TestCase:
@@ -494,88 +443,6 @@ def _cache_key(
     ident = f"{module}.{name}" if module and "<" not in name else f"id:{id(comparator)}"
     h.update(ident.encode())
     return h.hexdigest()
-
-
-def _build_result(
-    program: str,
-    tests: tuple[TestCase, ...],
-    reply: dict[str, Any],
-    comparator: Comparator,
-    wall: float,
-) -> ExecutionResult:
-    if "infra_error" in reply:
-        return ExecutionResult(
-            Outcome.INFRA_ERROR, infra_error=reply["infra_error"], wall_time=wall
-        )
-    if "compile_error" in reply:
-        line = reply.get("compile_line")
-        failed = TestResult(
-            Outcome.COMPILE_ERROR, detail=reply["compile_error"], exception_line=line
-        )
-        return ExecutionResult(
-            Outcome.COMPILE_ERROR,
-            tests=tuple(failed for _ in tests),
-            compile_error=reply["compile_error"],
-            wall_time=wall,
-        )
-    results = []
-    union: set[int] = set()
-    for test, raw in zip(tests, reply["tests"]):
-        raw_lines = frozenset(raw.get("lines") or ())
-        # Lines of sys.monitoring need mapping to their statements (a parse of the program);
-        # coverage marks and runs without coverage give statement lines, or none, already.
-        if raw_lines and not reply.get("statement_lines"):
-            lines = normalise_lines(program, raw_lines)
-        else:
-            lines = raw_lines
-        union |= lines
-        outcome = _STATUS.get(raw["status"], Outcome.RUNTIME_ERROR)
-        detail = raw.get("detail", "")
-        if outcome is None:
-            outcome, detail = _judge(test, raw, comparator)
-        results.append(
-            TestResult(
-                outcome=outcome,
-                cpu_time=raw.get("cpu", 0.0),
-                wall_time=raw.get("wall", 0.0),
-                stdout=raw.get("stdout", "")[:4096],
-                stderr=raw.get("stderr", ""),
-                exception=raw.get("exc_type") if outcome.is_runtime_failure else None,
-                exception_line=raw.get("exc_line") if outcome.is_runtime_failure else None,
-                detail=detail,
-                executed_lines=lines,
-            )
-        )
-    overall = Outcome.PASSED
-    for r in results:
-        if r.outcome.severity > overall.severity:
-            overall = r.outcome
-    if overall is Outcome.SKIPPED:
-        overall = Outcome.WRONG_ANSWER
-    return ExecutionResult(
-        overall, tests=tuple(results), executed_lines=frozenset(union), wall_time=wall
-    )
-
-
-def _judge(test: TestCase, raw: dict[str, Any], comparator: Comparator) -> tuple[Outcome, str]:
-    if test.kind is TestKind.STDIO:
-        produced: Any = raw.get("stdout", "")
-    elif test.kind is TestKind.CALL:
-        try:
-            produced = json.loads(raw.get("returned", "null"))
-        except ValueError:
-            return Outcome.RUNTIME_ERROR, "the return value could not be decoded"
-    else:
-        produced = raw.get("returned") == "true"
-    try:
-        ok = comparator(test, produced)
-    except Exception as exc:
-        raise SandboxError(f"comparator {comparator!r} raised {type(exc).__name__}: {exc}") from exc
-    return (
-        (Outcome.PASSED, "")
-        if ok
-        else (Outcome.WRONG_ANSWER, "output differs from the expected output")
-    )
 
 
 _default: Executor | None = None

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from codegym.sandbox import Executor, Outcome, TestCase, _isolation
+from codegym.sandbox import Executor, Outcome, TestCase, _cgroups, _isolation
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox runs on Linux only"
@@ -88,7 +88,7 @@ def _uid_processes(uid: int) -> list[int]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="uid slots exist only when running as root")
 def test_a_server_killed_mid_test_leaves_no_process_and_no_cgroup():
-    cgroup = _isolation._own_cgroup("memory")
+    cgroup = _cgroups._own_cgroup("memory")
     parent = f"/sys/fs/cgroup/memory{cgroup}" if cgroup is not None else None
     if parent is None or not os.path.isdir(parent):
         pytest.skip("no cgroup v1 memory hierarchy here")
@@ -122,14 +122,14 @@ def test_a_server_killed_mid_test_leaves_no_process_and_no_cgroup():
 def test_a_memory_cgroup_that_processes_cannot_join_is_not_used():
     """Where a host refuses the join, the server must go without the cgroup, not fail every test."""
 
-    class Refused(_isolation.MemoryCgroup):
+    class Refused(_cgroups.MemoryCgroup):
         def _probe(self) -> None:
             os.close(self.procs_fd)  # as if joining were refused: the child's write fails
             self.procs_fd = os.open(os.path.join(self.path, "cgroup.procs"), os.O_RDONLY)
             super()._probe()
 
     try:
-        usable = _isolation.MemoryCgroup.create("codegym-probe-ok")
+        usable = _cgroups.MemoryCgroup.create("codegym-probe-ok")
     except OSError:
         pytest.skip("no memory cgroup this process may create")
     usable.remove()
