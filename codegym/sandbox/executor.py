@@ -384,7 +384,7 @@ class Executor:
         blob = pickle.dumps(
             [_without_expectations(t) for t in tests], protocol=pickle.HIGHEST_PROTOCOL
         )
-        digest = hashlib.sha256(pickle.dumps(tests, protocol=4)).digest()
+        digest = _tests_digest(tests)
         with self._lock:
             self._prepared[id(tests)] = (tests, blob, digest)  # holds tests: the id stays theirs
             if len(self._prepared) > PREPARED_SIZE:
@@ -427,6 +427,11 @@ def _without_expectations(test: TestCase) -> TestCase:
     if test.kind is TestKind.CALL:
         return replace(test, expected=None)
     return test  # check code is the test itself; it has to run next to the program
+
+
+def _tests_digest(tests: tuple[TestCase, ...]) -> bytes:
+    """What identifies a tuple of tests in cache keys (expected answers included)."""
+    return hashlib.sha256(pickle.dumps(tests, protocol=4)).digest()
 
 
 def _cache_key(
