@@ -115,17 +115,20 @@ _connection_lock = threading.Lock()
 _owned_users = 0
 
 
-def _probe(address: str, timeout: float) -> None:
-    """Fail fast when nothing listens at ``address``: ``ray.init`` would retry for minutes."""
-    hostport = address.split("://", 1)[-1]
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit():
+def _host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
         raise ConfigError(
             f"Ray address {address!r} is not HOST:PORT (or ray://HOST:PORT, or 'auto'); "
             "`ray start --head` prints the address to use"
         )
+    return host.strip("[]"), int(port)
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast when nothing listens at ``address``: ``ray.init`` would retry for minutes."""
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        socket.create_connection(_host_port(address), timeout=timeout).close()
     except OSError as exc:
         raise ConfigError(
             f"cannot reach a Ray cluster at {address!r} within {timeout:g} s ({exc}); start one "
@@ -239,9 +242,23 @@ class RayExecutor:
     def _connect(self) -> None:
         global _owned_users
         ray = _import_ray()
+        given = self.address not in (None, "auto", "local")
+        if given:
+            _host_port(self.address)
         with _connection_lock:
-            if not ray.is_initialized():
-                if self.address not in (None, "auto", "local"):
+            if ray.is_initialized():
+                current = ray.get_runtime_context().gcs_address
+                if given and not self.address.startswith("ray://") and self.address != current:
+                    raise ConfigError(
+                        f"this process is already connected to the Ray cluster at {current!r}, "
+                        f"not {self.address!r}: a process talks to one cluster (pass "
+                        "address=None to use the connected one)"
+                    )
+                if _owned_users:  # opened by another RayExecutor: shared, closed by the last
+                    _owned_users += 1
+                    self._owns_connection = True
+            else:
+                if given:
                     _probe(self.address, self.connect_timeout)
                 ray.init(
                     address=self.address,
@@ -249,9 +266,6 @@ class RayExecutor:
                     log_to_driver=False,  # the library never prints; actors' warnings come back
                     logging_level=logging.WARNING,
                 )
-                _owned_users += 1
-                self._owns_connection = True
-            elif _owned_users and not self._connected:
                 _owned_users += 1
                 self._owns_connection = True
         if self.address is None or not self.address.startswith("ray://"):
