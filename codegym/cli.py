@@ -108,12 +108,13 @@ def cmd_problems_stats(args: argparse.Namespace) -> int:
 
 def cmd_problems_validate(args: argparse.Namespace) -> int:
     from codegym.problems.validate import validate_problems
-    from codegym.sandbox import Executor, Limits
+    from codegym.sandbox import Limits
+    from codegym.sandbox.ray import executor_for
 
     if args.legacy_source is not None:  # ``validate PATH``, the older spelling of --source PATH
         args.source = args.legacy_source
     problems = _load_args(args)
-    with Executor(workers=args.workers) as executor:
+    with executor_for(args.ray_address, workers=args.workers) as executor:
         report = validate_problems(
             problems,
             min_tests=args.min_tests,
@@ -271,10 +272,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_repair(args)
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
+        from codegym.sandbox.ray import executor_for
 
-        report = evaluate_programs(
-            load(args.source, split=split), read_samples(args.samples), ks=ks
-        )
+        with executor_for(args.ray_address) as executor:
+            report = evaluate_programs(
+                load(args.source, split=split), read_samples(args.samples), ks=ks, executor=executor
+            )
     else:
         from codegym.agents.evaluate import evaluate_model
 
@@ -282,6 +285,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_model(
             args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
             greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
+            ray_address=args.ray_address,
         )  # fmt: skip
     print(report.table())
     return EXIT_OK
@@ -359,6 +363,15 @@ def _version() -> str:
     from codegym import __version__
 
     return __version__
+
+
+def _ray_address_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help='run the programs on the Ray cluster at ADDR (HOST:PORT or "auto"), one warm pool '
+        'per node (needs pip install "codegym[ray]"; default: this machine)',
+    )
 
 
 def _train_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -467,7 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-tests", type=int, default=5, help="fewest tests a problem may have (default 5)"
     )
     p.add_argument("--cpu-time", type=float, default=4.0, help="CPU seconds per test (default 4)")
-    p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="sandbox workers (default: all cores; with --ray-address, per node)",
+    )
+    _ray_address_argument(p)
     p.set_defaults(func=cmd_problems_validate)
 
     p = sub.add_parser(
@@ -535,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --model: greedy pass@1 after K turns of visible-test feedback in CodeRepair-v0, "
         "next to pass@1 without (default 0: plain pass@k)",
     )
+    _ray_address_argument(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

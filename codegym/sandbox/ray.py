@@ -27,7 +27,7 @@ from codegym.sandbox.compare import Comparator, default_comparator
 from codegym.sandbox.executor import Executor, TestsLike, _cache_key, _tests_of
 from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "executor_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -592,3 +592,14 @@ class RayExecutor:
                 self._freed.wait(timeout=0.5)
                 return
         self._await_actors()
+
+
+def executor_for(
+    ray_address: str | None, *, workers: int | None = None, limits: Limits | None = None
+) -> Executor | RayExecutor:
+    """The sandbox a command or trainer runs on: a local :class:`Executor` of ``workers`` servers
+    when ``ray_address`` is None, else a :class:`RayExecutor` on that cluster with ``workers``
+    servers per node."""
+    if ray_address is None:
+        return Executor(workers, limits=limits)
+    return RayExecutor(ray_address, workers_per_node=workers, limits=limits)

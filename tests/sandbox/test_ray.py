@@ -183,3 +183,11 @@ def test_bad_arguments(executor: RayExecutor) -> None:
         RayExecutor("nowhere")
     with pytest.raises(ConfigError, match="already connected to the Ray cluster"):
         RayExecutor("127.0.0.1:9")
+
+
+def test_cli_validates_problems_on_the_cluster(cluster, capsys) -> None:
+    from codegym.cli import main
+
+    argv = ["problems", "validate", "--split", "test", "--difficulty", "competition"]
+    assert main([*argv, "--ray-address", cluster.address, "--workers", "1"]) == 0
+    assert "3 problems checked, 0 with issues" in capsys.readouterr().err
