@@ -65,3 +65,12 @@ def test_trl_reward_benchmark():
     pytest.importorskip("trl")
     out = run_benchmark("trl_reward.py", "--batch", "8", "--reps", "1")
     assert re.search(r"ratio sandbox.run loop / reward_function:" + RATIO, out), out
+
+
+@LINUX
+@pytest.mark.slow
+def test_sandbox_ray_benchmark():
+    pytest.importorskip("ray")
+    out = run_benchmark("sandbox_ray.py", "--programs", "4", "--reps", "1", "--latency", "3")
+    assert re.search(r"ratio RayExecutor / local Executor:" + RATIO, out), out
+    assert re.search(r"one run, trivial program .*: local [\d.]+ ms, Ray [\d.]+ ms", out), out

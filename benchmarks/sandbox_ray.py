@@ -1,0 +1,111 @@
+"""Programs/s of a local Executor against RayExecutor on a local Ray cluster of K logical nodes.
+
+    python benchmarks/sandbox_ray.py [--nodes 2] [--programs 60] [--reps 3] [--latency 100]
+
+The workload is the bundled problems' canonical solutions with all their tests (stdio, 2 to 20
+tests each), coverage on, each program made distinct by a comment and both caches off, so every
+run executes. The local executor has K workers; the cluster has K logical nodes of one CPU on this
+machine, each with one actor of one worker, so both run K programs at a time on the same cores and
+the ratio is the price of going through Ray. Prints the median over ``--reps`` batches of
+``--programs`` programs, then the latency of single ``run`` calls (one trivial program, one test,
+``--latency`` calls) and the caller's CPU per call, for both. Needs ``pip install "codegym[ray]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+from codegym.problems import load
+from codegym.sandbox import Executor, TestCase
+from codegym.sandbox.ray import RayExecutor
+
+SMALL_STORE = 80 << 20  # bytes of object store per logical node (Ray's minimum is 75 MiB)
+
+
+def throughput(executor, jobs, reps: int) -> float:
+    """Median programs/s over ``reps`` batches of ``jobs``, each program distinct per batch."""
+    executor.run_many([(f"{p}\n# warm {i}\n", t) for i, (p, t) in enumerate(jobs[:8])])
+    rates = []
+    for rep in range(reps):
+        batch = [(f"{p}\n# {rep} {i}\n", t) for i, (p, t) in enumerate(jobs)]
+        start = time.perf_counter()
+        results = executor.run_many(batch)
+        rates.append(len(batch) / (time.perf_counter() - start))
+        failed = sum(not r.passed for r in results)
+        if failed:
+            print(f"  ({failed} of {len(batch)} canonical programs did not pass)")
+    return statistics.median(rates)
+
+
+def latency(executor, calls: int) -> tuple[float, float]:
+    """Median wall ms of one ``run`` of a trivial program, and the caller's CPU ms per call."""
+    tests = [TestCase.stdio("", "1\n")]
+    executor.run("print(1)\n# warm\n", tests)
+    walls = []
+    cpu = time.process_time()
+    for i in range(calls):
+        start = time.perf_counter()
+        executor.run(f"print(1)\n# {i}\n", tests)
+        walls.append(time.perf_counter() - start)
+    return 1000 * statistics.median(walls), 1000 * (time.process_time() - cpu) / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2, help="logical nodes, and local workers")
+    parser.add_argument("--programs", type=int, default=60, help="programs per batch")
+    parser.add_argument("--reps", type=int, default=3, help="batches measured")
+    parser.add_argument("--latency", type=int, default=100, help="single run calls timed")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # the sandbox's one-time note on what this OS isolates
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    problems = [p for p in load("bundled") if p.canonical_solution]
+    jobs = [(problems[i % len(problems)].canonical_solution, problems[i % len(problems)])
+            for i in range(args.programs)]  # fmt: skip
+    tests = sum(len(t.tests) for _, t in jobs)
+    print(f"{args.programs} bundled canonical programs ({tests} tests) per batch, coverage on, "
+          f"median of {args.reps} batches")  # fmt: skip
+
+    with Executor(args.nodes, cache_size=0) as local:
+        local_rate = throughput(local, jobs, args.reps)
+        local_ms, local_cpu = latency(local, args.latency)
+    print(f"local Executor, {args.nodes} workers:           {local_rate:8.1f} programs/s")
+
+    start = time.perf_counter()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "object_store_memory": SMALL_STORE,
+        },
+    )
+    for _ in range(args.nodes - 1):
+        cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
+    cluster.wait_for_nodes()
+    try:
+        with RayExecutor(cluster.address, workers_per_node=1, cache_size=0) as remote:
+            assert len(remote.nodes) == args.nodes
+            up = time.perf_counter() - start
+            ray_rate = throughput(remote, jobs, args.reps)
+            ray_ms, ray_cpu = latency(remote, args.latency)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+    print(f"RayExecutor, {args.nodes} logical nodes x 1 worker: {ray_rate:8.1f} programs/s "
+          f"(cluster and actors up in {up:.1f} s)")  # fmt: skip
+    print(f"ratio RayExecutor / local Executor: {ray_rate / local_rate:.2f}x")
+    print(f"one run, trivial program (median of {args.latency}): local {local_ms:.2f} ms, "
+          f"Ray {ray_ms:.2f} ms (+{ray_ms - local_ms:.2f} ms); caller CPU per run: local "
+          f"{local_cpu:.2f} ms, Ray {ray_cpu:.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
