@@ -6,8 +6,8 @@ The workload is the bundled problems' canonical solutions with all their tests (
 tests each), coverage on, each program made distinct by a comment and both caches off, so every
 run executes. The local executor has K workers; the cluster has K logical nodes of one CPU on this
 machine, each with one actor of one worker, so both run K programs at a time on the same cores and
-the ratio is the price of going through Ray. Prints the median over ``--reps`` batches of
-``--programs`` programs, then the latency of single ``run`` calls (one trivial program, one test,
+the ratio is the price of going through Ray. Their batches alternate, so both see the same load.
+Prints the median over ``--reps`` batches of ``--programs`` programs, then the latency of single ``run`` calls (one trivial program, one test,
 ``--latency`` calls) and the caller's CPU per call, for both. Needs ``pip install "codegym[ray]"``.
 """
 
@@ -25,19 +25,16 @@ from codegym.sandbox.ray import RayExecutor
 SMALL_STORE = 80 << 20  # bytes of object store per logical node (Ray's minimum is 75 MiB)
 
 
-def throughput(executor, jobs, reps: int) -> float:
-    """Median programs/s over ``reps`` batches of ``jobs``, each program distinct per batch."""
-    executor.run_many([(f"{p}\n# warm {i}\n", t) for i, (p, t) in enumerate(jobs[:8])])
-    rates = []
-    for rep in range(reps):
-        batch = [(f"{p}\n# {rep} {i}\n", t) for i, (p, t) in enumerate(jobs)]
-        start = time.perf_counter()
-        results = executor.run_many(batch)
-        rates.append(len(batch) / (time.perf_counter() - start))
-        failed = sum(not r.passed for r in results)
-        if failed:
-            print(f"  ({failed} of {len(batch)} canonical programs did not pass)")
-    return statistics.median(rates)
+def batch_rate(executor, jobs, tag: str) -> float:
+    """Programs/s of one ``run_many`` of ``jobs``, each program made distinct by ``tag``."""
+    batch = [(f"{p}\n# {tag} {i}\n", t) for i, (p, t) in enumerate(jobs)]
+    start = time.perf_counter()
+    results = executor.run_many(batch)
+    seconds = time.perf_counter() - start
+    failed = sum(not r.passed for r in results)
+    if failed:
+        print(f"  ({failed} of {len(batch)} canonical programs did not pass)")
+    return len(batch) / seconds
 
 
 def latency(executor, calls: int) -> tuple[float, float]:
@@ -72,11 +69,6 @@ def main() -> None:
     print(f"{args.programs} bundled canonical programs ({tests} tests) per batch, coverage on, "
           f"median of {args.reps} batches")  # fmt: skip
 
-    with Executor(args.nodes, cache_size=0) as local:
-        local_rate = throughput(local, jobs, args.reps)
-        local_ms, local_cpu = latency(local, args.latency)
-    print(f"local Executor, {args.nodes} workers:           {local_rate:8.1f} programs/s")
-
     start = time.perf_counter()
     cluster = Cluster(
         initialize_head=True,
@@ -89,16 +81,27 @@ def main() -> None:
     for _ in range(args.nodes - 1):
         cluster.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
     cluster.wait_for_nodes()
+    local = Executor(args.nodes, cache_size=0)
     try:
         with RayExecutor(cluster.address, workers_per_node=1, cache_size=0) as remote:
             assert len(remote.nodes) == args.nodes
             up = time.perf_counter() - start
-            ray_rate = throughput(remote, jobs, args.reps)
+            # Batches alternate, so both executors see the same load on the machine (and the
+            # idle cluster's own CPU use weighs on both).
+            local_rates, ray_rates = [], []
+            for rep in range(-1, args.reps):  # -1: a warm-up round
+                local_rates.append(batch_rate(local, jobs[: 8 if rep < 0 else None], f"L{rep}"))
+                ray_rates.append(batch_rate(remote, jobs[: 8 if rep < 0 else None], f"R{rep}"))
+            local_ms, local_cpu = latency(local, args.latency)
             ray_ms, ray_cpu = latency(remote, args.latency)
     finally:
+        local.close()
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
+    local_rate = statistics.median(local_rates[1:])
+    ray_rate = statistics.median(ray_rates[1:])
+    print(f"local Executor, {args.nodes} workers:           {local_rate:8.1f} programs/s")
     print(f"RayExecutor, {args.nodes} logical nodes x 1 worker: {ray_rate:8.1f} programs/s "
           f"(cluster and actors up in {up:.1f} s)")  # fmt: skip
     print(f"ratio RayExecutor / local Executor: {ray_rate / local_rate:.2f}x")
