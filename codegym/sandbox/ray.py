@@ -89,9 +89,6 @@ class _NodeWorker:
             program, tests, limits=limits, coverage=coverage, comparator=comparator
         )
 
-    def close(self) -> None:
-        self.executor.close()
-
 
 @dataclass
 class _Node:
@@ -328,7 +325,8 @@ class RayExecutor:
             with self._lock:
                 if self._nodes.get(node.node_id) is node:
                     del self._nodes[node.node_id]
-                    self._failed[node.node_id] = str(exc).splitlines()[0]
+                    # The last line of Ray's report is the actor's own exception.
+                    self._failed[node.node_id] = str(exc).strip().splitlines()[-1]
             logger.warning("no sandbox actor on Ray node %s: %s", node.node_id, exc)
             return
         with self._lock:
@@ -363,6 +361,14 @@ class RayExecutor:
                 starting = {n.ready_ref: n for n in self._nodes.values() if not n.ready}
                 if serving and not (every and starting):
                     return
+                failed = dict(self._failed)
+            if failed and not serving and not starting:
+                raise SandboxError(
+                    "the sandbox actor failed to start on every Ray node: "
+                    + "; ".join(f"node {k}: {v}" for k, v in failed.items())
+                    + '. Install the same codegym (pip install "codegym[ray]") in the same '
+                    "Python environment on every node"
+                )
             left = deadline - time.monotonic()
             if left <= 0:
                 if serving:
@@ -374,12 +380,10 @@ class RayExecutor:
                     self._started(starting[ref], ref)
             else:
                 time.sleep(min(left, 0.5))
-        why = "; ".join(f"node {k}: {v}" for k, v in self._failed.items())
         raise SandboxError(
             f"no Ray node started a sandbox actor within {self.start_timeout:g} s: each needs "
             f"{self.actor_cpus:g} free CPU on a node (cluster total {ray.cluster_resources()}, "
-            f"available {ray.available_resources()}){'; ' + why if why else ''}. Free CPUs, add a "
-            "node, or lower actor_cpus"
+            f"available {ray.available_resources()}). Free CPUs, add a node, or lower actor_cpus"
         )
 
     @property
