@@ -78,16 +78,27 @@ class _NodeWorker:
         return node, list(self.executor.features), [str(w.message) for w in caught]
 
     def run(
-        self,
-        program: str,
-        payload: tuple[tuple[TestCase, ...], Comparator | None],
-        limits: Limits,
-        coverage: bool,
-    ) -> ExecutionResult:
-        tests, comparator = payload
-        return self.executor.run(
-            program, tests, limits=limits, coverage=coverage, comparator=comparator
-        )
+        self, programs: list[str], payloads: list[Any], limits: Limits, coverage: bool
+    ) -> list[ExecutionResult]:
+        """Run a chunk of jobs on this node's pool. A payload is a :class:`_Tests`, or a reference
+        to one in the object store, fetched once per chunk."""
+        import ray
+
+        refs = list(dict.fromkeys(p for p in payloads if isinstance(p, ray.ObjectRef)))
+        fetched = dict(zip(refs, ray.get(refs))) if refs else {}
+        jobs = [(program, fetched.get(p, p)) for program, p in zip(programs, payloads)]
+        if len(jobs) == 1:
+            return [self.executor.run(*jobs[0], limits=limits, coverage=coverage)]
+        return self.executor.run_many(jobs, limits=limits, coverage=coverage)
+
+
+@dataclass(frozen=True)
+class _Tests:
+    """A job's tests and comparator as an actor receives them (an :class:`Executor` reads
+    ``tests`` and ``comparator`` from any object, as from a problem)."""
+
+    tests: tuple[TestCase, ...]
+    comparator: Comparator | None
 
 
 @dataclass
@@ -105,6 +116,12 @@ class _Node:
     def capacity(self) -> int:
         # Two jobs per server keep a pool busy while results travel back.
         return 2 * self.workers
+
+    @property
+    def chunk(self) -> int:
+        # Jobs per call: a Ray call costs the caller about 1.5 ms of CPU, so large pools get
+        # their jobs in chunks of up to half the pool.
+        return max(1, self.workers // 2)
 
 
 # A connection to Ray that this module opened is closed when the last executor using it closes.
@@ -140,8 +157,10 @@ class RayExecutor:
     connected to, else ``RAY_ADDRESS``, else a new local one; ``"auto"``: the cluster this machine
     belongs to), then, on first use, starts one actor per alive node that has CPUs. Each actor owns
     a warm :class:`Executor` of ``workers_per_node`` servers (default: the node's CPU count, as Ray
-    reports it) and reserves ``actor_cpus`` CPUs in Ray's accounting. Each job goes to the least
-    loaded actor; a problem's tests go into Ray's object store once per :meth:`run_many` batch.
+    reports it) and reserves ``actor_cpus`` CPUs in Ray's accounting. Jobs go to the least loaded
+    actor, in chunks of up to half its pool per call (a call costs the caller more CPU than the
+    work of choosing); a problem's tests go into Ray's object store once per :meth:`run_many`
+    batch.
     Results come back in job order. The nodes are looked up again at every batch (and every few
     seconds of :meth:`run`), so nodes that join are used. If a node is lost, its unanswered jobs
     run again on the others (at most ``max_attempts`` times in all; then, or if no node is left to
@@ -490,24 +509,24 @@ class RayExecutor:
                     continue
             keys[i] = key
             if id(source) not in payloads:
-                payload = (tests, chosen)
+                payload = _Tests(tests, chosen)
                 payloads[id(source)] = ray.put(payload) if share_tests else payload
             args.append((program, payloads[id(source)]))
 
         queue = deque(keys)
         attempts = dict.fromkeys(keys, 0)
-        inflight: dict[Any, tuple[int, _Node]] = {}
+        inflight: dict[Any, tuple[list[int], _Node]] = {}
         dispatched = False
         try:
             while queue or inflight:
                 while queue:
-                    node = self._take_slot()
+                    node, n = self._take_slots(len(queue))
                     if node is None:
                         break
-                    i = queue.popleft()
-                    program, payload = args[i]
-                    ref = node.actor.run.remote(program, payload, limits, coverage)
-                    inflight[ref] = (i, node)
+                    chunk = [queue.popleft() for _ in range(n)]
+                    programs, payloads = zip(*(args[i] for i in chunk))
+                    ref = node.actor.run.remote(list(programs), list(payloads), limits, coverage)
+                    inflight[ref] = (chunk, node)
                     dispatched = True
                 if not inflight:
                     self._wait_for_slot()
@@ -523,26 +542,29 @@ class RayExecutor:
                     if ref in starting:
                         self._started(starting[ref], ref)
                         continue
-                    i, node = inflight.pop(ref)
-                    self._give_slot(node)
+                    chunk, node = inflight.pop(ref)
+                    self._give_slots(node, len(chunk))
                     try:
-                        result = ray.get(ref)
+                        answers = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:
                         raise exc.as_instanceof_cause() from None  # raised by the sandbox itself
                     except ray.exceptions.RayError as exc:
                         with self._lock:
                             self._drop(node, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-                        attempts[i] += 1
-                        if attempts[i] < self.max_attempts:
-                            self.stats["reruns"] += 1
-                            queue.append(i)
-                        else:
-                            results[i] = ExecutionResult(
-                                Outcome.INFRA_ERROR,
-                                infra_error=f"lost {attempts[i]} Ray nodes running this job: {exc}",
-                            )
+                        for i in chunk:
+                            attempts[i] += 1
+                            if attempts[i] < self.max_attempts:
+                                self.stats["reruns"] += 1
+                                queue.append(i)
+                            else:
+                                results[i] = ExecutionResult(
+                                    Outcome.INFRA_ERROR,
+                                    infra_error=f"lost {attempts[i]} Ray nodes running it: {exc}",
+                                )
                         continue
-                    results[i] = replace(result, extra={**result.extra, "ray_node": node.node_id})
+                    for i, result in zip(chunk, answers):
+                        extra = {**result.extra, "ray_node": node.node_id}
+                        results[i] = replace(result, extra=extra)
         except SandboxError:
             if not dispatched:
                 raise  # the cluster cannot take work at all: an error, not a result
@@ -552,8 +574,8 @@ class RayExecutor:
                     Outcome.INFRA_ERROR, infra_error="no Ray node is left to run this job"
                 )
         finally:
-            for _, node in inflight.values():
-                self._give_slot(node)
+            for chunk, node in inflight.values():
+                self._give_slots(node, len(chunk))
         out: list[ExecutionResult] = []
         for i, result in enumerate(results):
             assert result is not None
@@ -573,19 +595,23 @@ class RayExecutor:
                 if len(self._cache) > self.cache_size:
                     del self._cache[next(iter(self._cache))]
 
-    def _take_slot(self) -> _Node | None:
-        """The ready actor with the most room, its load counted; None when all are full."""
+    def _take_slots(self, queued: int) -> tuple[_Node | None, int]:
+        """The ready actor with the most room per server, and how many of the ``queued`` jobs
+        to send it in one call (their load counted); (None, 0) when every actor is full."""
         with self._lock:
-            free = [n for n in self._nodes.values() if n.ready and n.load < n.capacity]
+            ready = [n for n in self._nodes.values() if n.ready]
+            free = [n for n in ready if n.load < n.capacity]
             if not free:
-                return None
+                return None, 0
             node = min(free, key=lambda n: n.load / n.workers)
-            node.load += 1
-            return node
+            # A short queue is spread over all the actors rather than sent to one.
+            n = min(node.capacity - node.load, node.chunk, -(-queued // len(ready)))
+            node.load += n
+            return node, n
 
-    def _give_slot(self, node: _Node) -> None:
+    def _give_slots(self, node: _Node, n: int) -> None:
         with self._lock:
-            node.load -= 1
+            node.load -= n
             self._freed.notify_all()
 
     def _wait_for_slot(self) -> None:

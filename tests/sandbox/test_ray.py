@@ -83,6 +83,19 @@ def test_work_spreads_over_nodes_in_job_order(executor: RayExecutor) -> None:
     assert all(r.cached for r in again) and executor.stats["runs"] == 12
 
 
+def test_larger_pools_get_jobs_in_chunks_in_job_order(cluster) -> None:
+    # actor_cpus=0: these actors fit next to the other tests' on the 1-CPU nodes.
+    with RayExecutor(cluster.address, workers_per_node=4, actor_cpus=0, limits=FAST) as ex:
+        assert ex.workers == 8
+        jobs = [(f"{WRONG if i % 4 == 0 else SQUARE.canonical_solution}# {i}\n", SQUARE)
+                for i in range(20)]  # fmt: skip
+        results = ex.run_many(jobs)
+    assert [r.outcome for r in results] == [
+        Outcome.WRONG_ANSWER if i % 4 == 0 else Outcome.PASSED for i in range(20)
+    ]
+    assert len({r.extra["ray_node"] for r in results}) == 2
+
+
 def test_threads_share_one_executor(executor: RayExecutor) -> None:
     out: dict[int, list] = {}
 
