@@ -71,6 +71,9 @@ def test_trl_reward_benchmark():
 @pytest.mark.slow
 def test_sandbox_ray_benchmark():
     pytest.importorskip("ray")
-    out = run_benchmark("sandbox_ray.py", "--programs", "4", "--reps", "1", "--latency", "3")
+    out = run_benchmark(
+        "sandbox_ray.py", "--programs", "4", "--reps", "1", "--latency", "3", "--caller", "2"
+    )
     assert re.search(r"ratio RayExecutor / local Executor:" + RATIO, out), out
     assert re.search(r"one run, trivial program .*: local [\d.]+ ms, Ray [\d.]+ ms", out), out
+    assert re.search(r"caller CPU per program of run_many, 2 workers per node: [\d.]+ ms", out), out
