@@ -292,6 +292,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_repair(args: argparse.Namespace) -> int:
+    if args.ray_address:
+        print(
+            "codegym: error: --repair-turns runs on this machine: its feedback reads what the "
+            "programs returned in this process, which --ray-address would not give it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.repair_turns < 0 or not args.model:
         print(
             "codegym: error: --repair-turns needs --model (a model writes the repairs) and K >= 0",

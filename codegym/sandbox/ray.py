@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import warnings
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -228,7 +228,7 @@ class RayExecutor:
         self._lost: set[str] = set()  # nodes whose actor died: never used again
         self._failed: dict[str, str] = {}  # nodes whose actor could not start, and why
         self._refreshed = 0.0
-        self._cache: dict[str, ExecutionResult] = {}
+        self._cache: OrderedDict[str, ExecutionResult] = OrderedDict()
         self._connected = False
         self._owns_connection = False
         self._closed = False
@@ -503,6 +503,7 @@ class RayExecutor:
             with self._lock:
                 hit = self._cache.get(key)
                 if hit is not None:
+                    self._cache.move_to_end(key)
                     self.stats["cache_hits"] += 1
                     results[i] = replace(hit, cached=True)
                     args.append((program, None))
@@ -593,7 +594,7 @@ class RayExecutor:
             elif self.cache_size:
                 self._cache[key] = result
                 if len(self._cache) > self.cache_size:
-                    del self._cache[next(iter(self._cache))]
+                    self._cache.popitem(last=False)
 
     def _take_slots(self, queued: int) -> tuple[_Node | None, int]:
         """The ready actor with the most room per server, and how many of the ``queued`` jobs
