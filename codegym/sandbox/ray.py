@@ -428,8 +428,8 @@ class RayExecutor:
         if self._closed:
             return
         self._closed = True
-        if self._pid != os.getpid():
-            return
+        if self._pid != os.getpid() or not self._connected:
+            return  # a forked copy, or one that never reached Ray, owns nothing
         ray = _import_ray()
         with self._lock:
             nodes, self._nodes = list(self._nodes.values()), {}

@@ -16,7 +16,7 @@ import gymnasium as gym
 import pytest
 
 import codegym
-from codegym.errors import ConfigError, SandboxError
+from codegym.errors import ConfigError, MissingDependencyError, SandboxError
 from codegym.problems import Problem
 from codegym.sandbox import Limits, Outcome, TestCase
 
@@ -204,3 +204,9 @@ def test_cli_validates_problems_on_the_cluster(cluster, capsys) -> None:
     argv = ["problems", "validate", "--split", "test", "--difficulty", "competition"]
     assert main([*argv, "--ray-address", cluster.address, "--workers", "1"]) == 0
     assert "3 problems checked, 0 with issues" in capsys.readouterr().err
+
+
+def test_a_missing_ray_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets without the package
+    with pytest.raises(MissingDependencyError, match=r'pip install "codegym\[ray\]"'):
+        RayExecutor()
