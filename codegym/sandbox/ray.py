@@ -530,7 +530,18 @@ class RayExecutor:
                     inflight[ref] = (chunk, node)
                     dispatched = True
                 if not inflight:
-                    self._wait_for_slot()
+                    try:
+                        self._wait_for_slot()
+                    except SandboxError:
+                        if not dispatched:
+                            raise  # the cluster cannot take work at all: an error, not a result
+                        # Every node was lost mid-batch and none came back: what did not run
+                        # is not scored.
+                        for i in queue:
+                            results[i] = ExecutionResult(
+                                Outcome.INFRA_ERROR, infra_error="no Ray node is left to run it"
+                            )
+                        queue.clear()
                     continue
                 # Actors still starting are waited on too, so that they take work once ready.
                 with self._lock:
@@ -566,14 +577,6 @@ class RayExecutor:
                     for i, result in zip(chunk, answers):
                         extra = {**result.extra, "ray_node": node.node_id}
                         results[i] = replace(result, extra=extra)
-        except SandboxError:
-            if not dispatched:
-                raise  # the cluster cannot take work at all: an error, not a result
-            # Every node was lost mid-batch and none came back: what did not run is not scored.
-            for i in queue:
-                results[i] = ExecutionResult(
-                    Outcome.INFRA_ERROR, infra_error="no Ray node is left to run this job"
-                )
         finally:
             for chunk, node in inflight.values():
                 self._give_slots(node, len(chunk))

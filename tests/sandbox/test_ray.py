@@ -135,6 +135,15 @@ def test_a_node_lost_mid_batch_loses_no_job_and_blames_no_program(cluster) -> No
         assert len(ex.nodes) == 2
 
 
+def test_a_failing_comparator_is_raised_here_as_locally(executor: RayExecutor) -> None:
+    def broken(test: TestCase, produced: object) -> bool:
+        raise KeyError("boom")
+
+    with pytest.raises(SandboxError, match="raised KeyError"):
+        executor.run(SQUARE.canonical_solution, SQUARE, comparator=broken)
+    assert executor.run(SQUARE.canonical_solution, SQUARE).passed  # and it carries on
+
+
 def test_an_env_accepts_it(executor: RayExecutor) -> None:
     env = gym.make(
         "CodeGenLine-v0",
