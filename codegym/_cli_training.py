@@ -83,10 +83,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return evaluate_repair(args)
     if args.samples:
         from codegym.evaluation import evaluate_programs, read_samples
+        from codegym.sandbox.ray import executor_for
 
-        report = evaluate_programs(
-            load(args.source, split=split), read_samples(args.samples), ks=ks
-        )
+        with executor_for(args.ray_address) as executor:
+            report = evaluate_programs(
+                load(args.source, split=split), read_samples(args.samples), ks=ks, executor=executor
+            )
     else:
         from codegym.agents.evaluate import evaluate_model
 
@@ -94,12 +96,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_model(
             args.model, problems=args.source, split=split, n_samples=args.n, ks=ks,
             greedy=greedy, temperature=args.temperature, max_new_tokens=args.max_new_tokens, device=args.device,
+            ray_address=args.ray_address,
         )  # fmt: skip
     print(report.table())
     return EXIT_OK
 
 
 def evaluate_repair(args: argparse.Namespace) -> int:
+    if args.ray_address:
+        print(
+            "codegym: error: --repair-turns runs on this machine: its feedback reads what the "
+            "programs returned in this process, which --ray-address would not give it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.repair_turns < 0 or not args.model:
         print(
             "codegym: error: --repair-turns needs --model (a model writes the repairs) and K >= 0",

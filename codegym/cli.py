@@ -108,12 +108,13 @@ def cmd_problems_stats(args: argparse.Namespace) -> int:
 
 def cmd_problems_validate(args: argparse.Namespace) -> int:
     from codegym.problems.validate import validate_problems
-    from codegym.sandbox import Executor, Limits
+    from codegym.sandbox import Limits
+    from codegym.sandbox.ray import executor_for
 
     if args.legacy_source is not None:  # ``validate PATH``, the older spelling of --source PATH
         args.source = args.legacy_source
     problems = _load_args(args)
-    with Executor(workers=args.workers) as executor:
+    with executor_for(args.ray_address, workers=args.workers) as executor:
         report = validate_problems(
             problems,
             min_tests=args.min_tests,
@@ -248,6 +249,15 @@ def add_export_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_export_verl)
 
 
+def _ray_address_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help='run the programs on the Ray cluster at ADDR (HOST:PORT or "auto"), one warm pool '
+        'per node (needs pip install "codegym[ray]"; default: this machine)',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codegym import _cli_training as training  # imports this module: not at the top
 
@@ -303,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-tests", type=int, default=5, help="fewest tests a problem may have (default 5)"
     )
     p.add_argument("--cpu-time", type=float, default=4.0, help="CPU seconds per test (default 4)")
-    p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="sandbox workers (default: all cores; with --ray-address, per node)",
+    )
+    _ray_address_argument(p)
     p.set_defaults(func=cmd_problems_validate)
 
     p = sub.add_parser(
@@ -371,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --model: greedy pass@1 after K turns of visible-test feedback in CodeRepair-v0, "
         "next to pass@1 without (default 0: plain pass@k)",
     )
+    _ray_address_argument(p)
     p.set_defaults(func=training.cmd_evaluate)
 
     p = sub.add_parser(

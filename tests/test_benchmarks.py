@@ -84,3 +84,14 @@ def test_sandbox_scaling_benchmark():
     assert re.search(r"fork floor, one core, no isolation:\s+\d", out), out
     assert re.search(r"^\s+2\s+\d+\.\d\s+\d+\.\d\dx\s+\d+%", out, re.M), out
     assert re.search(r"2 processes x 1 workers, unpinned:\s+\d+\.\d programs/s together", out), out
+
+
+@pytest.mark.slow
+def test_sandbox_ray_benchmark():
+    pytest.importorskip("ray")
+    out = run_benchmark(
+        "sandbox_ray.py", "--programs", "4", "--reps", "1", "--latency", "3", "--caller", "2"
+    )
+    assert re.search(r"ratio RayExecutor / local Executor:" + RATIO, out), out
+    assert re.search(r"one run, trivial program .*: local [\d.]+ ms, Ray [\d.]+ ms", out), out
+    assert re.search(r"caller CPU per program of run_many, 2 workers per node: [\d.]+ ms", out), out

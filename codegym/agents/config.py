@@ -100,7 +100,11 @@ class PPOConfig:
     resume: bool = True
     """Continue from the latest checkpoint in ``output_dir`` when one exists."""
     sandbox_workers: int | None = None
-    """Sandbox worker processes (default: one per core)."""
+    """Sandbox worker processes (default: one per core; with ``ray_address``, per node)."""
+    ray_address: str | None = None
+    """Run the sandbox on the Ray cluster at this address (``HOST:PORT``, ``ray://HOST:PORT`` or
+    ``auto``), one actor with a warm pool per node, instead of on this machine alone. Needs
+    ``pip install "codegym[ray]"``; see the docs' "Past one machine"."""
     cpu_time_limit: float = 2.0
     """CPU seconds per test in the sandbox."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)

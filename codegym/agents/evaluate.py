@@ -36,6 +36,7 @@ from codegym.envs.repair_env import CodeRepairEnv
 from codegym.evaluation import EvalReport, evaluate_programs
 from codegym.problems import Problem, resolve_problems
 from codegym.sandbox import Executor
+from codegym.sandbox.ray import executor_for
 
 __all__ = [
     "evaluate_model",
@@ -62,14 +63,17 @@ def evaluate_model(
     batch_size: int = 16,
     device: str = "auto",
     seed: int = 0,
+    ray_address: str | None = None,
 ) -> EvalReport:
-    """Generate ``n_samples`` programs per problem (greedy: one) and compute pass@k by difficulty."""
+    """Generate ``n_samples`` programs per problem (greedy: one) and compute pass@k by difficulty.
+
+    The programs run on this machine, or on the Ray cluster at ``ray_address``."""
     dev = resolve_device(device)
     model, tokenizer = load_policy(model_path, dev)
     model.eval()
     pool = resolve_problems(problems, split)
     n_samples = 1 if greedy else n_samples
-    executor = Executor()
+    executor = executor_for(ray_address)
     env_kwargs = {
         "problems": pool,
         "split": None,

@@ -43,7 +43,8 @@ from codegym.agents.rollout import EpisodeRecord, collect
 from codegym.agents.tiny import build_tiny, supervised_warm_start
 from codegym.curriculum import Curriculum
 from codegym.problems import Difficulty, Problem, resolve_problems
-from codegym.sandbox import Executor, Limits
+from codegym.sandbox import Limits
+from codegym.sandbox.ray import executor_for
 
 __all__ = ["train", "training_problems", "TrainResult", "IterationStats"]
 
@@ -182,7 +183,9 @@ def train(
         threshold=cfg.curriculum_threshold,
         window=cfg.curriculum_window,
     )
-    executor = Executor(workers=cfg.sandbox_workers, limits=Limits(cpu_time=cfg.cpu_time_limit))
+    executor = executor_for(
+        cfg.ray_address, workers=cfg.sandbox_workers, limits=Limits(cpu_time=cfg.cpu_time_limit)
+    )
     env_kwargs = {
         "problems": problems,
         "split": None,

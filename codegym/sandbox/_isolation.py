@@ -262,7 +262,9 @@ def setup_namespaces(expose: list[str], run_root: str, tmp_mb: int) -> list[str]
     isolation features in force."""
     unshare(CLONE_NEWNS | CLONE_NEWNET)
     mount("none", "/", None, MS_REC | MS_PRIVATE)
-    real = sorted({os.path.realpath(p) for p in expose if os.path.isdir(p)})
+    # A temp directory itself (a script run from /tmp puts it on sys.path) is not the
+    # interpreter's to keep: binding it back would cover the private one.
+    real = sorted({os.path.realpath(p) for p in expose if os.path.isdir(p)} - set(TEMP_DIRS))
     # A virtualenv (or an interpreter) under /tmp would vanish under the private /tmp: hold it
     # open now, bind it back afterwards.
     held = {

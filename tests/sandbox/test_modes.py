@@ -148,3 +148,14 @@ def test_a_site_packages_programs_cannot_read_fails_loudly(tmp_path_factory):
     assert result.outcome is Outcome.INFRA_ERROR, result.outcome
     assert f"cannot read {private}" in result.infra_error
     assert "where every user can read them" in result.infra_error
+
+
+def test_tmp_itself_on_the_callers_path_leaves_the_private_tmp_alone():
+    """A script run from /tmp has /tmp on its path: the sandbox still gets its own /tmp."""
+    sys.path.append("/tmp")
+    try:
+        with Executor(workers=1, limits=LIMITS) as ex:
+            result = ex.run("print('ok')\n", OK)
+    finally:
+        sys.path.remove("/tmp")
+    assert result.outcome is Outcome.PASSED, result.infra_error or result.tests[0].detail
