@@ -261,9 +261,11 @@ def plot(report: dict[str, Any], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in VARIANTS:
+    styles = ["-", "--", "-.", ":"]  # variants that coincide stay visible
+    for name, style in zip(VARIANTS, styles):
         by_iteration: dict[int, list[float]] = defaultdict(list)
         for e in report["evaluations"]:
             if e["variant"] == name:
@@ -271,12 +273,13 @@ def plot(report: dict[str, Any], path: str) -> None:
         xs = sorted(by_iteration)
         means = [statistics.mean(by_iteration[x]) for x in xs]
         sds = [statistics.stdev(by_iteration[x]) if len(by_iteration[x]) > 1 else 0 for x in xs]
-        (line,) = ax.plot(xs, means, marker="o", label=name)
+        (line,) = ax.plot(xs, means, style, marker="o", label=name)
         ax.fill_between(
             xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
             color=line.get_color(), alpha=0.15,
         )  # fmt: skip
     seeds = sorted({e["seed"] for e in report["evaluations"]})
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("PPO iterations")
     ax.set_ylabel("fixed-evaluation pass rate (%)")
     ax.set_title(f"mean ± 1 sd over {len(seeds)} seed(s), all curriculum stages", fontsize=10)

@@ -375,15 +375,6 @@ class CoverageReport:
             rows.append(f"{name:16s}{n:10d}{k:>14d} ({k / max(n, 1):5.1%}){u / max(t, 1):>16.1%}")
         return "\n".join(rows)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "episodes": dict(self.episodes),
-            "with_unexecuted": dict(self.with_unexecuted),
-            "tokens": dict(self.tokens),
-            "unexecuted_tokens": dict(self.unexecuted_tokens),
-        }
-
 
 @torch.no_grad()
 def unexecuted_code(
