@@ -331,7 +331,7 @@ def main() -> None:
         if pool is not None:
             pool.shutdown()
     report = {
-        "settings": {k: v for k, v in settings.items() if k != "env_kwargs"},
+        "settings": settings,
         "seeds": args.seeds,
         "warm_starts": warm,
         "evaluations": [e for run in runs for e in run["evaluations"]],

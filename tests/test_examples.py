@@ -69,7 +69,7 @@ def test_fgo_policy_gradient_example():
     ]
 
 
-@pytest.mark.slow  # 4 short trainings and the coverage diagnostic, about 40 s
+@pytest.mark.slow  # 4 short trainings and the coverage diagnostic, about 45 s
 def test_ablation_example_smoke(tmp_path):
     pytest.importorskip("transformers")
     pytest.importorskip("matplotlib")
