@@ -48,9 +48,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         by_level = " ".join(f"{k[:5]}={v:.2f}" for k, v in s.pass_rate_by_difficulty.items())
         by_stage = " ".join(f"s{k}={r:.2f}/{n}" for k, (r, n) in s.pass_rate_by_stage.items())
         dropped = f"  ({s.dropped_infra_errors} sandbox errors)" if s.dropped_infra_errors else ""
+        unexecuted = " ".join(f"{k}={r:.2f}" for k, (r, _) in s.fgo_masked_by_outcome.items())
         say(
             f"iter {s.iteration:3d}  reward {s.reward_mean:+.3f}  pass {s.pass_rate:.2f} ({by_level}; "
             f"by stage {by_stage})  kl {s.approx_kl:.4f}  problems per stage {s.stage_histogram}  "
+            f"FGO masks {s.fgo_masked_fraction:.2f} (unexecuted by outcome: {unexecuted})  "
             f"time gen {s.seconds['generation']:.1f}s sandbox {s.seconds['sandbox']:.1f}s "
             f"update {s.seconds['update']:.1f}s{dropped}"
         )

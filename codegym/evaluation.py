@@ -7,6 +7,7 @@ uses the same functions for models (``codegym.agents.evaluate``).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,16 @@ from codegym.errors import ConfigError, ProblemFormatError, ProblemLoadError, Un
 from codegym.problems import Problem
 from codegym.sandbox import Executor, Limits, default_executor
 
-__all__ = ["pass_at_k", "EvalReport", "evaluate_programs", "read_samples", "program_for"]
+__all__ = [
+    "pass_at_k",
+    "EvalReport",
+    "evaluate_programs",
+    "read_samples",
+    "program_for",
+    "PairedDifference",
+    "paired_difference",
+    "t_quantile",
+]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -150,3 +160,112 @@ def read_samples(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     if errors:
         raise ProblemLoadError(str(path), errors)
     return dict(samples)
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function ``I_x(a, b)``, by its continued fraction
+    (modified Lentz), for ``0 <= x <= 1``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast only below this point
+        return 1.0 - _incomplete_beta(b, a, 1.0 - x)
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    front = math.exp(log_front + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front * result
+
+
+def _t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _incomplete_beta(df / 2, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (``t_quantile(0.975, 7)``
+    is 2.3646), by bisection on the distribution function: no scipy needed."""
+    if not 0.0 < p < 1.0:
+        raise ConfigError(f"t_quantile: p must be in (0, 1), got {p}")
+    if df <= 0:
+        raise ConfigError(f"t_quantile: df must be > 0, got {df}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < p else (lo, mid)
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean of paired differences ``a - b`` (one pair per seed) with a t-interval."""
+
+    mean: float
+    low: float
+    """Lower end of the interval (``nan`` with a single pair: no spread to go on)."""
+    high: float
+    """Upper end of the interval (``nan`` with a single pair)."""
+    positive: int
+    """Pairs where ``a > b``."""
+    n: int
+    """Number of pairs."""
+    confidence: float = 0.95
+
+    def __str__(self) -> str:
+        interval = (
+            f"[{self.low:+.1f}, {self.high:+.1f}]" if self.n > 1 else "[no interval from one seed]"
+        )
+        return (
+            f"{self.mean:+.1f} {interval} ({100 * self.confidence:.0f}% CI), "
+            f"positive in {self.positive} of {self.n} seeds"
+        )
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95
+) -> PairedDifference:
+    """Mean difference ``a[i] - b[i]`` over paired runs (the same seed, two variants) with a
+    Student-t interval over the pairs, and how many pairs came out positive.
+
+    Pairing removes what the seeds share (the warm start, the problem order): the interval is
+    that of the differences, narrower than two unpaired spreads would give."""
+    if len(a) != len(b):
+        raise ConfigError(
+            f"paired_difference needs one value of each side per pair, got {len(a)} and {len(b)}"
+        )
+    if not a:
+        raise ConfigError("paired_difference needs at least one pair, got none")
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"paired_difference: confidence must be in (0, 1), got {confidence}")
+    diffs = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    if n > 1:
+        sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+        half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+    else:
+        low = high = math.nan
+    return PairedDifference(mean, low, high, sum(d > 0 for d in diffs), n, confidence)

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from codegym.evaluation import paired_difference
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load_example(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ABLATION = _load_example("ablation")
 
 
 def run_example(name: str, *args: str) -> str:
@@ -55,14 +69,61 @@ def test_fgo_policy_gradient_example():
     ]
 
 
-@pytest.mark.slow  # 4 short trainings, about 25 s
+@pytest.mark.slow  # 4 short trainings and the coverage diagnostic, about 45 s
 def test_ablation_example_smoke(tmp_path):
     pytest.importorskip("transformers")
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "ablation"
     out = run_example(
         "ablation.py", "--seeds", "0", "--iterations", "1", "--episodes", "2", "--sft-steps", "2",
-        "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(tmp_path / "ablation"),
+        "--max-new-tokens", "8", "--eval-samples", "0", "--output-dir", str(out_dir),
     )  # fmt: skip
-    assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out
+    assert "vanilla PPO" in out and "w/o FGO" in out and "overall" in out and "held-out" in out
+    assert "StepCoder - w/o FGO" in out and "positive in" in out and "unexecuted" in out
+    report = json.loads((out_dir / "ablation.json").read_text())
+    # every variant evaluated before and after its one iteration; held-out measured at the end
+    evaluations = report["evaluations"]
+    assert sorted((e["variant"], e["iteration"]) for e in evaluations) == sorted(
+        (v, i) for v in ABLATION.VARIANTS for i in (0, 1)
+    )
+    assert all((e["test_pass_rate"] is None) == (e["iteration"] == 0) for e in evaluations)
+    assert all(e["seed"] == 0 and "0" in e["by_stage"] for e in evaluations)
+    assert len(report["iterations"]) == 4 and report["warm_starts"][0]["seed"] == 0
+    assert all(it["fgo_masked_by_outcome"] for it in report["iterations"])
+    assert (out_dir / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    # the coverage diagnostic on the warm start the ablation saved
+    cov = run_example(
+        "fgo_coverage.py", "--model", str(out_dir / "seed0" / "init"), "--samples", "0",
+        "--max-new-tokens", "8",
+    )  # fmt: skip
+    assert "with unexecuted lines" in cov and cov.splitlines()[-1].startswith("all")
+
+
+def _report(scores: dict[str, list[float]]) -> dict:
+    """An ablation report whose last evaluation of each variant has the given pass rates (%) by
+    seed, with the seeds listed in a different order for each variant."""
+    evaluations = []
+    for name, values in scores.items():
+        for seed in sorted(range(len(values)), key=lambda s: (s * 7 + len(name)) % 5):
+            for it, rate in ((0, 0.1), (2, values[seed] / 100)):
+                evaluations.append(
+                    {"variant": name, "seed": seed, "iteration": it, "pass_rate": rate,
+                     "full_task": 0.0, "by_stage": {"0": 0.0}, "test_pass_rate": None}
+                )  # fmt: skip
+    return {"evaluations": evaluations, "iterations": [], "warm_starts": []}
+
+
+def test_ablation_pairs_by_seed():
+    stepcoder = [20.0, 15.0, 30.0, 12.0, 18.0]
+    vanilla = [18.0, 16.0, 25.0, 12.0, 11.0]  # differences 2, -1, 5, 0, 7
+    other = {name: vanilla for name in ABLATION.VARIANTS}
+    lines = ABLATION.paired_table(_report({**other, ABLATION.REFERENCE: stepcoder}), "pass_rate")
+    row = next(line for line in lines if "vanilla PPO" in line)
+    diff = paired_difference(stepcoder, vanilla)
+    assert diff.mean == pytest.approx(2.6)
+    assert str(diff) in row and "positive in 3 of 5 seeds" in row
+    start = next(line for line in lines if "warm start" in line)  # iteration 0: 10% every seed
+    assert "+9.0" in start and "positive in 5 of 5" in start
 
 
 @pytest.mark.slow  # training and pass@1 on 105 problems, about 45 s

@@ -8,12 +8,14 @@
   during and after PPO. The per-iteration rollout pass rate is measured at whatever stage CCCS
   has reached, so it falls whenever the curriculum moves a problem to a harder stage; this
   measurement does not move.
+- ``unexecuted_code``: how much of the code a policy writes no test executes (the tokens FGO
+  masks), by outcome, over the same starts.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,7 @@ from codegym.agents.policy import (
     load_policy,
     resolve_device,
 )
-from codegym.agents.rollout import collect
+from codegym.agents.rollout import EpisodeRecord, collect
 from codegym.curriculum import segment
 from codegym.envs.repair_env import CodeRepairEnv
 from codegym.evaluation import EvalReport, evaluate_programs
@@ -43,9 +45,11 @@ __all__ = [
     "evaluate_repair",
     "evaluation_envs",
     "RepairReport",
+    "CoverageReport",
     "StageEvaluation",
     "stage_evaluation",
     "stage_tasks",
+    "unexecuted_code",
 ]
 
 
@@ -255,6 +259,40 @@ def stage_tasks(problems: Sequence[Problem]) -> list[tuple[str, int]]:
     return [(p.id, k) for p in problems for k in range(segment(p.canonical_solution).n_stages)]
 
 
+def _every_start(
+    model: ValueHeadModel,
+    tokenizer: Any,
+    envs: Sequence[gym.Env],
+    problems: Sequence[Problem],
+    *,
+    samples: int,
+    temperature: float,
+    seed: int,
+    max_context: int,
+    device: torch.device,
+    pool: ThreadPoolExecutor | None,
+    on_progress: Callable[[int], None] | None,
+) -> Iterator[EpisodeRecord]:
+    """The episodes of every ``(problem, stage)`` start, ``samples`` each (0: one, greedy), forced
+    through ``reset(options=...)``, a batch of ``len(envs)`` at a time, from a seeded generator."""
+    greedy = samples == 0
+    tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    for lo in range(0, len(tasks), len(envs)):
+        chunk = tasks[lo : lo + len(envs)]
+        episodes, _ = collect(
+            model, tokenizer, list(envs[: len(chunk)]), seeds=[seed + lo + i for i in range(len(chunk))],
+            options=[{"problem_id": pid, "stage": stage} for pid, stage in chunk],
+            max_context=max_context, temperature=temperature, greedy=greedy, device=device,
+            generator=generator, pool=pool,
+        )  # fmt: skip
+        for (pid, stage), e in zip(chunk, episodes):
+            assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
+            yield e
+        if on_progress is not None:
+            on_progress(len(chunk))
+
+
 @torch.no_grad()
 def stage_evaluation(
     model: ValueHeadModel,
@@ -278,25 +316,14 @@ def stage_evaluation(
     ``n > 0`` draws ``n`` per start from a generator seeded with ``seed``, so two calls on the same
     model agree exactly. ``on_progress(n)`` is called as each batch of ``n`` episodes ends.
     """
-    greedy = samples == 0
-    tasks = [t for t in stage_tasks(problems) for _ in range(samples or 1)]
-    generator = torch.Generator(device=device).manual_seed(seed)
     outcomes: dict[tuple[str, int], list[bool]] = defaultdict(list)
     difficulty = {p.id: str(p.difficulty.value) for p in problems}
-    for lo in range(0, len(tasks), len(envs)):
-        chunk = tasks[lo : lo + len(envs)]
-        episodes, _ = collect(
-            model, tokenizer, list(envs[: len(chunk)]), seeds=[seed + lo + i for i in range(len(chunk))],
-            options=[{"problem_id": pid, "stage": stage} for pid, stage in chunk],
-            max_context=max_context, temperature=temperature, greedy=greedy, device=device,
-            generator=generator, pool=pool,
-        )  # fmt: skip
-        for (pid, stage), e in zip(chunk, episodes):
-            assert (e.problem_id, e.stage) == (pid, stage), (e.problem_id, e.stage, pid, stage)
-            if not e.infra_error:  # sandbox failures say nothing about the model
-                outcomes[(pid, stage)].append(e.passed)
-        if on_progress is not None:
-            on_progress(len(chunk))
+    for e in _every_start(
+        model, tokenizer, envs, problems, samples=samples, temperature=temperature, seed=seed,
+        max_context=max_context, device=device, pool=pool, on_progress=on_progress,
+    ):  # fmt: skip
+        if not e.infra_error:  # sandbox failures say nothing about the model
+            outcomes[(e.problem_id, e.stage)].append(e.passed)
     rates = {key: float(np.mean(v)) for key, v in outcomes.items()}
     by_stage: dict[int, list[float]] = defaultdict(list)
     by_difficulty: dict[str, list[float]] = defaultdict(list)
@@ -310,5 +337,87 @@ def stage_evaluation(
         by_difficulty={k: float(np.mean(v)) for k, v in sorted(by_difficulty.items())},
         episodes=sum(len(v) for v in outcomes.values()),
         passed=rates,
+        samples=samples,
+    )
+
+
+@dataclass
+class CoverageReport:
+    """How much of the code a policy writes no unit test executed: the raw material of FGO.
+
+    Counts by episode outcome (``passed``, ``wrong_answer``, ``runtime_error``, ...). A compile
+    error never ran, so the env gives it all-ones masks: it never counts as unexecuted."""
+
+    episodes: dict[str, int]
+    """Scored episodes (sandbox infrastructure errors left out)."""
+    with_unexecuted: dict[str, int]
+    """Episodes with at least one generated line that no test executed (``line_mask`` 0)."""
+    tokens: dict[str, int]
+    """Generated tokens (the end-of-sequence action included, as the trainer counts them)."""
+    unexecuted_tokens: dict[str, int]
+    """Generated tokens with ``token_mask`` 0: what FGO leaves out of the policy loss."""
+    samples: int = 0
+    """Episodes per start: 0 greedy (one each), ``n`` sampled."""
+
+    def total(self, field_name: str) -> int:
+        return sum(getattr(self, field_name).values())
+
+    def table(self) -> str:
+        """One row per outcome and a total: episodes, how many hold unexecuted lines, the share
+        of tokens masked."""
+        rows = [
+            f"{'outcome':16s}{'episodes':>10s}{'with unexecuted lines':>24s}{'tokens masked':>16s}"
+        ]
+        names = [*sorted(self.episodes), "all"]
+        for name in names:
+            if name == "all":
+                n, k = self.total("episodes"), self.total("with_unexecuted")
+                t, u = self.total("tokens"), self.total("unexecuted_tokens")
+            else:
+                n, k = self.episodes[name], self.with_unexecuted[name]
+                t, u = self.tokens[name], self.unexecuted_tokens[name]
+            rows.append(f"{name:16s}{n:10d}{k:>14d} ({k / max(n, 1):5.1%}){u / max(t, 1):>16.1%}")
+        return "\n".join(rows)
+
+
+@torch.no_grad()
+def unexecuted_code(
+    model: ValueHeadModel,
+    tokenizer: Any,
+    envs: Sequence[gym.Env],
+    problems: Sequence[Problem],
+    *,
+    samples: int = 1,
+    temperature: float = 1.0,
+    seed: int = 0,
+    max_context: int = 448,
+    device: torch.device,
+    pool: ThreadPoolExecutor | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> CoverageReport:
+    """Sample solutions on ``problems`` from every curriculum stage (``samples`` per start, 0:
+    greedy) and count, from each episode's terminal ``info["coverage"]``, the generated lines and
+    tokens no test executed. Answers "does FGO have anything to mask?" for a given policy.
+
+    ``envs``: as for :func:`stage_evaluation` (a curriculum of their own, ``evaluation_envs``)."""
+    episodes: Counter[str] = Counter()
+    with_unexecuted: Counter[str] = Counter()
+    tokens: Counter[str] = Counter()
+    unexecuted: Counter[str] = Counter()
+    for e in _every_start(
+        model, tokenizer, envs, problems, samples=samples, temperature=temperature, seed=seed,
+        max_context=max_context, device=device, pool=pool, on_progress=on_progress,
+    ):  # fmt: skip
+        if e.infra_error:
+            continue
+        episodes[e.outcome] += 1
+        with_unexecuted[e.outcome] += int((np.asarray(e.info["coverage"]["line_mask"]) == 0).any())
+        tokens[e.outcome] += len(e.token_mask)
+        unexecuted[e.outcome] += int((e.token_mask == 0).sum())
+    return CoverageReport(
+        episodes=dict(episodes),
+        with_unexecuted={k: with_unexecuted[k] for k in episodes},
+        tokens={k: tokens[k] for k in episodes},
+        unexecuted_tokens={k: unexecuted[k] for k in episodes},
         samples=samples,
     )

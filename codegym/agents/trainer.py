@@ -68,6 +68,12 @@ class IterationStats:
     clip_fraction: float
     explained_variance: float
     fgo_masked_fraction: float
+    """Share of the batch's generated tokens left out of the policy loss (0 when ``fgo`` is off)."""
+    fgo_masked_by_outcome: dict[str, tuple[float, int]]
+    """Per episode outcome (``passed``, ``wrong_answer``, ...): the share of generated tokens whose
+    env ``token_mask`` is 0, i.e. on lines no test executed, and the token count. This is what FGO
+    masks when on, and what it would mask when off, so the variants can be compared. Compile
+    errors never ran and get all-ones masks (share 0)."""
     dropped_infra_errors: int
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -464,6 +470,11 @@ def _iteration_stats(
     for e in usable:
         by_difficulty.setdefault(e.difficulty, []).append(e.passed)
         by_stage.setdefault(e.stage, []).append(e.passed)
+    tokens: Counter[str] = Counter()
+    unexecuted: Counter[str] = Counter()
+    for e in usable:
+        tokens[e.outcome] += len(e.token_mask)
+        unexecuted[e.outcome] += int((e.token_mask == 0).sum())
     masked, explained = 0.0, 0.0
     if batch is not None and returns is not None:
         mask = batch["mask"]
@@ -483,6 +494,9 @@ def _iteration_stats(
         clip_fraction=stats.get("clip_fraction", 0.0),
         explained_variance=explained,
         fgo_masked_fraction=masked,
+        fgo_masked_by_outcome={
+            k: (unexecuted[k] / n if n else 0.0, n) for k, n in sorted(tokens.items())
+        },
         dropped_infra_errors=len(episodes) - len(usable),
     )
 
@@ -511,6 +525,8 @@ def _log(writer: Any, s: IterationStats) -> None:
         "fgo_masked_fraction",
     ):
         writer.add_scalar(f"train/{name}", getattr(s, name), step)
+    for outcome, (share, _) in s.fgo_masked_by_outcome.items():
+        writer.add_scalar(f"fgo/masked_fraction_{outcome}", share, step)
     for difficulty, rate in s.pass_rate_by_difficulty.items():
         writer.add_scalar(f"pass_rate/{difficulty}", rate, step)
     for stage, (rate, _) in s.pass_rate_by_stage.items():

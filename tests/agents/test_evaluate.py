@@ -11,7 +11,12 @@ pytest.importorskip("tokenizers")
 import gymnasium as gym  # noqa: E402
 
 import codegym  # noqa: E402, F401
-from codegym.agents.evaluate import evaluation_envs, stage_evaluation, stage_tasks  # noqa: E402
+from codegym.agents.evaluate import (  # noqa: E402
+    evaluation_envs,
+    stage_evaluation,
+    stage_tasks,
+    unexecuted_code,
+)
 from codegym.agents.policy import SEPARATOR, build_context, load_policy, score_sequences  # noqa: E402
 from codegym.agents.tiny import build_tiny, sft_examples  # noqa: E402
 from codegym.curriculum import Curriculum, segment  # noqa: E402
@@ -95,6 +100,30 @@ def test_stage_evaluation_is_fixed_and_leaves_the_training_curriculum_alone(tiny
     assert training.state_dict() == before
     for env in envs:
         env.close()
+
+
+def test_unexecuted_code_counts_every_start_by_outcome(tiny, problems):
+    model, tokenizer = tiny
+    env_kwargs = dict(
+        problems=problems, split=None, tokenizer=tokenizer, curriculum="none",
+        max_new_tokens=24, max_prompt_tokens=64, max_prefix_tokens=64,
+    )  # fmt: skip
+    envs = evaluation_envs(env_kwargs, 4)
+    common = dict(samples=0, seed=1, max_context=64, device=CPU)
+    report = unexecuted_code(model, tokenizer, envs, problems, **common)
+    greedy = stage_evaluation(model, tokenizer, envs, problems, **common)
+    for env in envs:
+        env.close()
+    # greedy: the same episodes as the fixed evaluation, so the same passes
+    assert report.total("episodes") == len(stage_tasks(problems)) == greedy.episodes
+    assert report.episodes.get("passed", 0) == round(sum(greedy.passed.values()))
+    for outcome, n in report.episodes.items():
+        assert 0 <= report.with_unexecuted[outcome] <= n
+        assert 0 <= report.unexecuted_tokens[outcome] <= report.tokens[outcome]
+        # an episode with masked tokens has an unexecuted line, and the other way round
+        assert (report.unexecuted_tokens[outcome] > 0) == (report.with_unexecuted[outcome] > 0)
+    assert report.unexecuted_tokens.get("compile_error", 0) == 0  # never ran: nothing singled out
+    assert report.table().splitlines()[-1].startswith("all")
 
 
 def test_scoring_uses_the_sampling_temperature(tiny):

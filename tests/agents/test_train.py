@@ -53,6 +53,14 @@ def test_short_run_changes_parameters_and_stays_finite(tmp_path, caplog):
         # the rollout pass rate by start stage, over all the iteration's episodes
         assert sum(n for _, n in s.pass_rate_by_stage.values()) == 4
         assert all(0.0 <= rate <= 1.0 for rate, _ in s.pass_rate_by_stage.values())
+        # FGO's diagnostics: the env's masks by outcome, counted over the episodes, agree with
+        # the share of the padded batch the policy loss left out (FGO is on here)
+        by_outcome = s.fgo_masked_by_outcome
+        tokens = sum(n for _, n in by_outcome.values())
+        assert tokens > 0 and all(0.0 <= share <= 1.0 for share, _ in by_outcome.values())
+        masked = sum(share * n for share, n in by_outcome.values()) / tokens
+        assert masked == pytest.approx(s.fgo_masked_fraction, abs=1e-6)
+        assert by_outcome.get("compile_error", (0.0, 0))[0] == 0.0  # never ran: all-ones masks
     start, _ = load_policy(str(tmp_path / "run" / "tiny-init"), torch.device("cpu"))
     end, _ = load_policy(result.model_path, torch.device("cpu"))
     changed = [
@@ -81,6 +89,8 @@ def test_ablation_switches_are_honoured(tmp_path):
     s = result.history[0]
     assert s.fgo_masked_fraction == 0.0
     assert set(s.stage_histogram) == {0}
+    # what FGO would have masked is still reported, for every episode's tokens
+    assert sum(n for _, n in s.fgo_masked_by_outcome.values()) > 0
 
 
 class _BrokenSandbox(Executor):
