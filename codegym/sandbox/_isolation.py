@@ -366,11 +366,12 @@ def kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
-def descendants(exclude: int | None = None) -> list[int]:
-    """Every descendant of this process (the children of all its threads, recursively), but
-    ``exclude`` and what descends from it. A process whose parent dies is reparented to this
-    one (a child subreaper), so nothing a test started escapes this walk, whatever its session."""
-    out, stack = [], [os.getpid()]
+def descendants(exclude: int | None = None, root: int | None = None) -> list[int]:
+    """Every descendant of ``root`` (this process by default: the children of all its threads,
+    recursively), but ``exclude`` and what descends from it. A process whose parent dies is
+    reparented to this one (a child subreaper), so nothing a test started escapes this walk,
+    whatever its session."""
+    out, stack = [], [os.getpid() if root is None else root]
     while stack:
         parent = stack.pop()
         try:

@@ -2,19 +2,23 @@
 
 Started by :class:`codegym.sandbox.Executor` (``python -c BOOT FD``, with stand-ins for the
 ``codegym`` packages so that their heavy ``__init__`` imports stay out of every fork) with a
-minimal environment. At start it reserves a private uid, enters new mount and network namespaces,
-hides private directories and temp dirs, imports what programs commonly need, and forks its
-zygote: a copy of itself that from then on only clones test processes, so that the server's own
-work never copies pages it shares with a child. For each job it receives on the socket ``FD``, it
-compiles the program once and runs every test in a child (cloned by the zygote, yet this server's
-child) that drops to the reserved uid, sets resource limits, and runs the program with coverage
-marks or a line monitor. Results travel back to the child's parent (this server) through a
+minimal environment. At start it reserves a private uid where it is root, enters the strongest
+namespaces the host allows (through a user namespace without ``CAP_SYS_ADMIN``), hides private
+directories and temp dirs, joins cgroups for its tests, imports what programs commonly need, and
+forks its zygote: a copy of itself that from then on only clones test processes, so that the
+server's own work never copies pages it shares with a child. For each job it receives on the socket
+``FD``, it compiles the program once and runs every test in a child (cloned by the zygote, yet this
+server's child) that drops to the reserved uid, sets resource limits, and runs the program with
+coverage marks or a line monitor. Results travel back to the child's parent (this server) through a
 shared memory page and files in the child's private working directory, never through anything the
-program could use to reach the caller. This server, not the program's process, decides timeouts
-and limit failures.
+program could use to reach the caller. This server, not the program's process, decides timeouts and
+limit failures.
 
-The wire protocol with the executor is length-prefixed pickle frames; both ends are codegym's own
-code. Untrusted programs never write to that socket: children close it before anything runs.
+Its parts, one module each: the wire to the executor (``_wire``), the start-up isolation and
+self-check (``_setup``, ``_isolation``, ``_cgroups``, ``_seccomp``), the compile step
+(``_compile``), the zygote (``_zygote``), the test's process (``_child``), its working directory
+(``_workdir``) and the verdict (``_verdict``). This module holds the server's loop: jobs in,
+tests run, waited for, killed and reaped, results out.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from codegym.sandbox import ExecutionResult, Executor, Limits, Outcome, TestCase
+from codegym.sandbox import ExecutionResult, Executor, Limits, Outcome, TestCase, _isolation
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox is Linux-only"
@@ -538,7 +538,7 @@ class Host:
                 sid = _stat_field(server, 6)
             except (OSError, ValueError):
                 continue
-            for pid in _descendants(server):
+            for pid in _isolation.descendants(root=server):
                 try:
                     if _stat_field(pid, 6) != sid:
                         out.append((pid, _status_field(pid, "Uid")))
@@ -570,25 +570,6 @@ def _stat_field(pid: int, index: int) -> int:
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     return int(data[data.rfind(b")") + 2 :].split()[index - 3])
-
-
-def _descendants(pid: int) -> list[int]:
-    out, stack = [], [pid]
-    while stack:
-        parent = stack.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{task}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except OSError:
-                continue
-            out += kids
-            stack += kids
-    return out
 
 
 def _pids() -> list[int]:
