@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from codegym.errors import ConfigError
@@ -227,6 +227,8 @@ class ExecutionResult:
     """Seconds the whole run took, as seen by the caller."""
     cached: bool = False
     """True when this result came from the executor's cache."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the executor adds about where the run happened (``RayExecutor``: ``ray_node``)."""
 
     @property
     def passed(self) -> bool:
