@@ -31,6 +31,17 @@ def test_a_server_killed_while_idle_is_replaced_without_an_infra_error():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="uid slots exist only when running as root")
+def _real_uid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def test_reserving_a_uid_slot_ends_processes_left_behind_under_that_uid(monkeypatch):
     # A free slot, and a pid that makes acquire_uid_slot try it first (7 * 143 = 1 mod 1000).
     os.makedirs(_isolation.LOCK_DIR, mode=0o700, exist_ok=True)
@@ -55,6 +66,10 @@ def test_reserving_a_uid_slot_ends_processes_left_behind_under_that_uid(monkeypa
         finally:
             os._exit(0)
     try:
+        deadline = time.monotonic() + 5
+        while _real_uid(leftover) != uid:  # the fork has not taken the slot's uid yet
+            assert time.monotonic() < deadline, "the leftover process never took the slot uid"
+            time.sleep(0.005)
         monkeypatch.setattr(_isolation.os, "getpid", lambda: index * 143 % _isolation.UID_COUNT)
         got, lock_fd = _isolation.acquire_uid_slot()
         monkeypatch.undo()
