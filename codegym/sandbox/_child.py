@@ -158,8 +158,14 @@ def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[st
     """Where a CHECK test's code runs: the program's functions and values (checks call helpers
     the prompt defined), but not its names that shadow builtins, and the builtins module as it
     was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
-    builtins.__dict__.clear()
-    builtins.__dict__.update(builtins_before)
+    now = builtins.__dict__
+    # Restored only when the program changed it (by identity: a value's own __eq__ could lie);
+    # rebuilding the dict unasked makes every test dearer.
+    if len(now) != len(builtins_before) or any(
+        now.get(k, now) is not v for k, v in builtins_before.items()
+    ):
+        now.clear()
+        now.update(builtins_before)
     check = {k: v for k, v in namespace.items() if k not in builtins_before}
     check["__builtins__"] = builtins
     check["__name__"] = "__check__"

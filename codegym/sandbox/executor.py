@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from codegym.errors import ConfigError, SandboxError
-from codegym.sandbox._cpus import lock_cpus
+from codegym.sandbox._cpus import CpuPool, lock_cpus
 from codegym.sandbox._results import build_result
 from codegym.sandbox._wire import CHILD_ENV, HEADER
 from codegym.sandbox.compare import Comparator, default_comparator
@@ -91,6 +91,7 @@ class _Server:
     """One sandbox server process and the socket to it."""
 
     def __init__(self) -> None:
+        self.cpu: int | None = None  # the CPU of its last pinned run
         ours, theirs = socket.socketpair()
         self._errlog = tempfile.TemporaryFile()
         env = {
@@ -319,7 +320,7 @@ class Executor:
         limits: Limits | None,
         coverage: bool | None,
         comparator: Comparator | None,
-        cpus: queue.SimpleQueue[int] | None = None,
+        cpus: CpuPool | None = None,
     ) -> ExecutionResult:
         self._check_fork()
         if not isinstance(program, str):
@@ -343,13 +344,10 @@ class Executor:
         server: _Server | None = None
         healthy = False  # whether the server may serve another run after this one
         cpu = None  # the CPU this run's server and tests are pinned to (None: all of them)
-        if cpus is not None:
-            try:
-                cpu = cpus.get_nowait()
-            except queue.Empty:
-                pass
         try:
             server = self._acquire()
+            if cpus is not None:
+                cpu = server.cpu = cpus.take(server.cpu)  # its last one where free: warm caches
             job["cpu"] = cpu
             reply = server.call(job, budget)
             healthy = not reply.get("retired")  # a retiring server exits after this reply
@@ -361,7 +359,7 @@ class Executor:
             if server is not None:
                 (self._release if healthy else self._discard)(server)
             if cpu is not None:
-                cpus.put(cpu)  # type: ignore[union-attr]
+                cpus.give(cpu)  # type: ignore[union-attr]
         result = build_result(program, tests, reply, comparator, time.perf_counter() - start)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
@@ -408,11 +406,7 @@ class Executor:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
             pool = self._pool
         held = lock_cpus(min(self.workers, len(jobs))) if self.pin_workers else {}
-        cpus: queue.SimpleQueue[int] | None = None
-        if held:
-            cpus = queue.SimpleQueue()
-            for cpu in held:
-                cpus.put(cpu)
+        cpus = CpuPool(held) if held else None
         try:
             futures = [pool.submit(self._run, p, t, limits, coverage, None, cpus) for p, t in jobs]
             return [f.result() for f in futures]
