@@ -88,7 +88,7 @@ class Limits:
     """
 
     cpu_time: float = 2.0
-    """CPU seconds (user + system, all threads) a test may use."""
+    """CPU seconds (user + system) a test may use, all its processes and threads together."""
     wall_time: float | None = None
     """Wall-clock backstop period in seconds; default ``3 * cpu_time + 1``. A test that uses
     almost no CPU during a whole period (it sleeps or blocks) is killed as a timeout; one that
