@@ -13,19 +13,26 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import socket
 import threading
 import time
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from codegym.errors import ConfigError, MissingDependencyError, SandboxError
+from codegym.errors import ConfigError, SandboxError
+from codegym.sandbox._ray_node import (
+    Node,
+    Tests,
+    connect,
+    disconnect,
+    import_ray,
+    remote_worker,
+)
 from codegym.sandbox.compare import Comparator, default_comparator
 from codegym.sandbox.executor import Executor, TestsLike, _cache_key, _tests_digest, _tests_of
-from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase
+from codegym.sandbox.types import ExecutionResult, Limits, Outcome
 
 __all__ = ["RayExecutor", "executor_for"]
 
@@ -33,121 +40,6 @@ logger = logging.getLogger(__name__)
 
 # ``run`` looks for nodes that joined at most this often; ``run_many`` looks at every batch.
 _REFRESH_SECONDS = 5.0
-# The warm-up program each actor runs once: it starts one server and surfaces its warnings.
-_WARM_PROGRAM = "pass\n"
-_WARM_TESTS = (TestCase.stdio("", ""),)
-_remote_class: Any = None
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("ray (for RayExecutor)", "ray") from exc
-    return ray
-
-
-def _remote_worker() -> Any:
-    """The actor class of :class:`_NodeWorker`, made once."""
-    global _remote_class
-    if _remote_class is None:
-        _remote_class = _import_ray().remote(_NodeWorker)
-    return _remote_class
-
-
-class _NodeWorker:
-    """The Ray actor on one node: a local :class:`Executor` that runs the jobs sent to it.
-
-    Its own cache is off: the caller's :class:`RayExecutor` keeps the cache, and a comparator
-    that arrives by pickle is a new object each time, which an identity-keyed cache must not see.
-    """
-
-    def __init__(self, workers: int, limits: Limits, coverage: bool) -> None:
-        self.executor = Executor(
-            workers, limits=limits, coverage=coverage, cache_size=0, pin_workers=False
-        )
-
-    def ready(self) -> tuple[str, list[str], list[str]]:
-        """Start one server; return this node's id, the sandbox's features and its warnings."""
-        import ray
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            self.executor.run(_WARM_PROGRAM, _WARM_TESTS, coverage=False)
-        node = ray.get_runtime_context().get_node_id()
-        return node, list(self.executor.features), [str(w.message) for w in caught]
-
-    def run(
-        self, programs: list[str], payloads: list[Any], limits: Limits, coverage: bool
-    ) -> list[ExecutionResult]:
-        """Run a chunk of jobs on this node's pool. A payload is a :class:`_Tests`, or a reference
-        to one in the object store, fetched once per chunk."""
-        import ray
-
-        refs = list(dict.fromkeys(p for p in payloads if isinstance(p, ray.ObjectRef)))
-        fetched = dict(zip(refs, ray.get(refs))) if refs else {}
-        jobs = [(program, fetched.get(p, p)) for program, p in zip(programs, payloads)]
-        if len(jobs) == 1:
-            return [self.executor.run(*jobs[0], limits=limits, coverage=coverage)]
-        return self.executor.run_many(jobs, limits=limits, coverage=coverage)
-
-
-@dataclass(frozen=True)
-class _Tests:
-    """A job's tests and comparator as an actor receives them (an :class:`Executor` reads
-    ``tests`` and ``comparator`` from any object, as from a problem)."""
-
-    tests: tuple[TestCase, ...]
-    comparator: Comparator | None
-
-
-@dataclass
-class _Node:
-    """One node's actor as the caller sees it. ``load``: jobs sent and not yet answered."""
-
-    node_id: str
-    actor: Any
-    workers: int
-    ready_ref: Any
-    ready: bool = False
-    load: int = 0
-
-    @property
-    def capacity(self) -> int:
-        # Two jobs per server keep a pool busy while results travel back.
-        return 2 * self.workers
-
-    @property
-    def chunk(self) -> int:
-        # Jobs per call: a Ray call costs the caller about 1.5 ms of CPU, so large pools get
-        # their jobs in chunks of up to half the pool.
-        return max(1, self.workers // 2)
-
-
-# A connection to Ray that this module opened is closed when the last executor using it closes.
-_connection_lock = threading.Lock()
-_owned_users = 0
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ConfigError(
-            f"Ray address {address!r} is not HOST:PORT (or ray://HOST:PORT, or 'auto'); "
-            "`ray start --head` prints the address to use"
-        )
-    return host.strip("[]"), int(port)
-
-
-def _probe(address: str, timeout: float) -> None:
-    """Fail fast when nothing listens at ``address``: ``ray.init`` would retry for minutes."""
-    try:
-        socket.create_connection(_host_port(address), timeout=timeout).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot reach a Ray cluster at {address!r} within {timeout:g} s ({exc}); start one "
-            "with `ray start --head` on the head node, or pass the address it prints"
-        ) from exc
 
 
 class RayExecutor:
@@ -224,7 +116,7 @@ class RayExecutor:
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)  # a job slot came free
-        self._nodes: dict[str, _Node] = {}
+        self._nodes: dict[str, Node] = {}
         self._lost: set[str] = set()  # nodes whose actor died: never used again
         self._failed: dict[str, str] = {}  # nodes whose actor could not start, and why
         self._refreshed = 0.0
@@ -256,37 +148,7 @@ class RayExecutor:
     # -- the cluster ----------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        global _owned_users
-        ray = _import_ray()
-        given = self.address not in (None, "auto", "local")
-        if given:
-            _host_port(self.address)
-        with _connection_lock:
-            if ray.is_initialized():
-                current = ray.get_runtime_context().gcs_address
-                if given and not self.address.startswith("ray://") and self.address != current:
-                    raise ConfigError(
-                        f"this process is already connected to the Ray cluster at {current!r}, "
-                        f"not {self.address!r}: a process talks to one cluster (pass "
-                        "address=None to use the connected one)"
-                    )
-                if _owned_users:  # opened by another RayExecutor: shared, closed by the last
-                    _owned_users += 1
-                    self._owns_connection = True
-            else:
-                if given:
-                    _probe(self.address, self.connect_timeout)
-                ray.init(
-                    address=self.address,
-                    include_dashboard=False,
-                    log_to_driver=False,  # the library never prints; actors' warnings come back
-                    logging_level=logging.WARNING,
-                )
-                _owned_users += 1
-                self._owns_connection = True
-        if self.address is None or not self.address.startswith("ray://"):
-            # A subprocess that unpickles this executor joins the same cluster, not a new one.
-            self.address = ray.get_runtime_context().gcs_address
+        self.address, self._owns_connection = connect(self.address, self.connect_timeout)
         self._connected = True
 
     def _check(self) -> None:
@@ -303,7 +165,7 @@ class RayExecutor:
 
     def _refresh(self) -> None:
         """Start actors on nodes that have none, drop those of dead nodes, note which are ready."""
-        ray = _import_ray()
+        ray = import_ray()
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         alive = {
@@ -311,7 +173,7 @@ class RayExecutor:
             for n in ray.nodes()
             if n.get("Alive") and n["Resources"].get("CPU", 0.0) > 0
         }
-        remote = _remote_worker()
+        remote = remote_worker()
         with self._lock:
             self._refreshed = time.monotonic()
             for node_id in [n for n in self._nodes if n not in alive]:
@@ -328,16 +190,16 @@ class RayExecutor:
                     max_restarts=0,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
                 ).remote(workers, self.limits, self.coverage)
-                self._nodes[node_id] = _Node(node_id, actor, workers, actor.ready.remote())
+                self._nodes[node_id] = Node(node_id, actor, workers, actor.ready.remote())
             starting = {n.ready_ref: n for n in self._nodes.values() if not n.ready}
         if starting:
             done, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
             for ref in done:
                 self._started(starting[ref], ref)
 
-    def _started(self, node: _Node, ref: Any) -> None:
+    def _started(self, node: Node, ref: Any) -> None:
         """Take the answer of an actor's ``ready``: the actor can serve, or its node is skipped."""
-        ray = _import_ray()
+        ray = import_ray()
         try:
             _, features, messages = ray.get(ref)
         except ray.exceptions.RayError as exc:
@@ -357,21 +219,21 @@ class RayExecutor:
             for message in messages:
                 warnings.warn(f"codegym sandbox (Ray): {message}", RuntimeWarning, stacklevel=5)
 
-    def _drop(self, node: _Node, why: str) -> None:
+    def _drop(self, node: Node, why: str) -> None:
         """Forget a node's actor (the caller holds ``_lock``)."""
         if self._nodes.get(node.node_id) is node:
             del self._nodes[node.node_id]
             self._lost.add(node.node_id)
             logger.warning("lost the sandbox actor on Ray node %s: %s", node.node_id, why)
             try:
-                _import_ray().kill(node.actor, no_restart=True)
+                import_ray().kill(node.actor, no_restart=True)
             except Exception:  # it is gone already
                 pass
 
     def _await_actors(self, every: bool = False) -> None:
         """Block until some actor is ready (``every``: until none is starting, or the time is up);
         SandboxError if none is ready within ``start_timeout``."""
-        ray = _import_ray()
+        ray = import_ray()
         deadline = time.monotonic() + self.start_timeout
         while True:
             self._refresh()
@@ -424,13 +286,12 @@ class RayExecutor:
     def close(self) -> None:
         """Stop the actors (and Ray's connection, if this module opened it and nothing else uses
         it). The executor can not be used afterwards."""
-        global _owned_users
         if self._closed:
             return
         self._closed = True
         if self._pid != os.getpid() or not self._connected:
             return  # a forked copy, or one that never reached Ray, owns nothing
-        ray = _import_ray()
+        ray = import_ray()
         with self._lock:
             nodes, self._nodes = list(self._nodes.values()), {}
         if ray.is_initialized():
@@ -439,11 +300,7 @@ class RayExecutor:
                     ray.kill(node.actor, no_restart=True)
                 except Exception:
                     pass
-        with _connection_lock:
-            if self._owns_connection:
-                _owned_users -= 1
-                if _owned_users == 0 and ray.is_initialized():
-                    ray.shutdown()
+        disconnect(self._owns_connection)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -487,7 +344,7 @@ class RayExecutor:
         comparator: Comparator | None,
         share_tests: bool,
     ) -> list[ExecutionResult]:
-        ray = _import_ray()
+        ray = import_ray()
         limits = limits or self.limits
         coverage = self.coverage if coverage is None else coverage
         results: list[ExecutionResult | None] = [None] * len(jobs)
@@ -512,13 +369,13 @@ class RayExecutor:
                     continue
             keys[i] = key
             if id(source) not in payloads:
-                payload = _Tests(tests, chosen)
+                payload = Tests(tests, chosen)
                 payloads[id(source)] = ray.put(payload) if share_tests else payload
             args.append((program, payloads[id(source)]))
 
         queue = deque(keys)
         attempts = dict.fromkeys(keys, 0)
-        inflight: dict[Any, tuple[list[int], _Node]] = {}
+        inflight: dict[Any, tuple[list[int], Node]] = {}
         dispatched = False
         try:
             while queue or inflight:
@@ -601,7 +458,7 @@ class RayExecutor:
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
 
-    def _take_slots(self, queued: int) -> tuple[_Node | None, int]:
+    def _take_slots(self, queued: int) -> tuple[Node | None, int]:
         """The ready actor with the most room per server, and how many of the ``queued`` jobs
         to send it in one call (their load counted); (None, 0) when every actor is full."""
         with self._lock:
@@ -615,7 +472,7 @@ class RayExecutor:
             node.load += n
             return node, n
 
-    def _give_slots(self, node: _Node, n: int) -> None:
+    def _give_slots(self, node: Node, n: int) -> None:
         with self._lock:
             node.load -= n
             self._freed.notify_all()
