@@ -28,6 +28,9 @@ class PPOConfig:
     """CCCS: mean success over the window that moves a problem one stage toward the full task."""
     curriculum_window: int = 8
     """CCCS: episodes per moving average (and the least before a move)."""
+    curriculum_replay: float = 0.0
+    """CCCS: share of episodes started at a stage the problem already passed (never moving it),
+    so batches keep some success once problems reach the hard stages; 0 is StepCoder's schedule."""
     fgo: bool = True
     """Fine-grained optimisation: the policy loss counts only tokens whose line some test executed.
     ``False`` uses an all-ones mask (the "w/o FGO" ablation)."""

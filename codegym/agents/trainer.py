@@ -161,6 +161,7 @@ def train(
         mode=cfg.curriculum,
         threshold=cfg.curriculum_threshold,
         window=cfg.curriculum_window,
+        replay=cfg.curriculum_replay,
     )
     executor = executor_for(
         cfg.ray_address, workers=cfg.sandbox_workers, limits=Limits(cpu_time=cfg.cpu_time_limit)

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from codegym.curriculum.segment import Segmentation, segment
 from codegym.errors import ConfigError, UnknownNameError
 
@@ -58,6 +60,11 @@ class Curriculum:
             positive reward), a higher one spends samples on solved stages, and a success rate
             of 0.5 is where pass/fail rewards carry the most variance for the policy gradient.
         window: episodes per moving average (and the least before a move).
+        replay: CCCS: the share of episodes that start at a stage the problem has already passed
+            (one of the longer prefixes, uniformly), drawn by :meth:`start_stage`. Such episodes
+            never move the problem. Without replay, once problems reach the hard stages almost no
+            rollout passes and PPO has little to reinforce; replay keeps some success in every
+            batch. 0 (default) is StepCoder's schedule.
         state_path: JSON file for shared, persistent state; ``None`` keeps state in memory.
     """
 
@@ -68,6 +75,7 @@ class Curriculum:
         *,
         threshold: float = 0.5,
         window: int = 8,
+        replay: float = 0.0,
         state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(mode, bool) or not (isinstance(mode, int) or mode in ("cccs", "none")):
@@ -80,7 +88,10 @@ class Curriculum:
             raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
         if window < 1:
             raise ConfigError(f"window must be >= 1, got {window}")
+        if not 0.0 <= replay < 1.0:
+            raise ConfigError(f"replay must be in [0, 1), got {replay}")
         self.mode = mode
+        self.replay = replay
         self.threshold = threshold
         self.window = window
         self._segments: dict[str, Segmentation] = {
@@ -115,6 +126,15 @@ class Curriculum:
             self._refresh()
             state = self._states.get(problem_id)
             return n - 1 if state is None else min(state.stage, n - 1)
+
+    def start_stage(self, problem_id: str, rng: np.random.Generator) -> int:
+        """The stage a new episode of this problem starts at: :meth:`stage`, or with probability
+        ``replay`` one of the stages the problem has already passed."""
+        stage = self.stage(problem_id)
+        passed = self.n_stages(problem_id) - 1 - stage  # stages stage+1 .. n-1
+        if self.mode == "cccs" and passed > 0 and self.replay > 0 and rng.random() < self.replay:
+            return stage + 1 + int(rng.integers(passed))
+        return stage
 
     def prefix(self, problem_id: str, stage: int) -> str:
         return self.segmentation(problem_id).prefix(stage)
@@ -152,6 +172,7 @@ class Curriculum:
                 "mode": self.mode,
                 "threshold": self.threshold,
                 "window": self.window,
+                "replay": self.replay,
                 "problems": _states_to_json(self._states),
             }
 

@@ -222,7 +222,7 @@ class EpisodeCore:
         n_stages = self.curriculum.n_stages(problem.id)
         stage = options.get("stage")
         if stage is None:
-            stage = self.curriculum.stage(problem.id)
+            stage = self.curriculum.start_stage(problem.id, rng)
         elif not isinstance(stage, (int, np.integer)) or not 0 <= stage < n_stages:
             raise ConfigError(
                 f"stage must be an int in 0..{n_stages - 1} for problem {problem.id!r}, got {stage!r}"

@@ -9,6 +9,7 @@ import tempfile
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from sample_problems import CLASSIFY, MAX_EVEN, MAX_EVEN_SOLUTION
 
@@ -186,6 +187,27 @@ def test_cccs_ignores_episodes_at_other_stages():
         assert cur.record(MAX_EVEN.id, 0, True) == 2
         assert cur.record(MAX_EVEN.id, 1, True) == 2
     assert cur.state_dict()["problems"].get(MAX_EVEN.id, {"history": []})["history"] == []
+
+
+def test_replay_starts_a_share_of_episodes_at_stages_already_passed():
+    rng = np.random.default_rng(0)
+    cur = Curriculum(PROBLEMS, window=1, replay=0.5)
+    # nothing passed yet: every start is the current stage
+    assert {cur.start_stage(MAX_EVEN.id, rng) for _ in range(50)} == {2}
+    cur.record(MAX_EVEN.id, 2, True)
+    cur.record(MAX_EVEN.id, 1, True)
+    assert cur.stage(MAX_EVEN.id) == 0
+    starts = [cur.start_stage(MAX_EVEN.id, rng) for _ in range(2000)]
+    share = {s: starts.count(s) / len(starts) for s in (0, 1, 2)}
+    assert abs(share[0] - 0.5) < 0.05 and abs(share[1] - 0.25) < 0.05, share
+    # a replayed episode never moves the problem
+    cur.record(MAX_EVEN.id, 1, False)
+    assert cur.stage(MAX_EVEN.id) == 0
+    # the other modes never replay
+    none = Curriculum(PROBLEMS, mode="none", replay=0.5)
+    assert {none.start_stage(MAX_EVEN.id, rng) for _ in range(50)} == {0}
+    with pytest.raises(ConfigError, match=r"replay must be in \[0, 1\), got 1"):
+        Curriculum(PROBLEMS, replay=1)
 
 
 def test_fixed_and_none_modes_never_move():
