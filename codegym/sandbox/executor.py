@@ -17,12 +17,11 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
 from codegym.errors import ConfigError, SandboxError
-from codegym.sandbox._cpus import CpuPool, lock_cpus
+from codegym.sandbox._batch import Job, run_batch
 from codegym.sandbox._results import build_result
 from codegym.sandbox._wire import CHILD_ENV, HEADER
 from codegym.sandbox.compare import Comparator, default_comparator
@@ -142,17 +141,28 @@ class _Server:
             buf += chunk
         return bytes(buf)
 
-    def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def send(self, job: dict[str, Any], timeout: float) -> None:
+        """Send one job; its reply comes back through :meth:`receive`."""
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         self.sock.settimeout(timeout)
         try:
             self.sock.sendall(HEADER.pack(len(data)) + data)
+        except OSError as exc:
+            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
+
+    def receive(self) -> dict[str, Any]:
+        """The reply to the job sent last, waiting at most the timeout given to :meth:`send`."""
+        try:
             reply = self._recv()
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
         if reply is None:
             raise SandboxError(f"the sandbox server died: {self._stderr() or 'no message'}")
         return reply
+
+    def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.send(job, timeout)
+        return self.receive()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -172,6 +182,21 @@ class _Server:
                     self.proc.kill()
                     self.proc.wait()
             self._errlog.close()
+
+
+class _StartingServer(threading.Thread):
+    """Starts one server in a thread of its own, so that a batch's servers start side by side."""
+
+    def __init__(self) -> None:
+        super().__init__(name="codegym-sandbox-start", daemon=True)
+        self.server: _Server | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.server = _Server()
+        except BaseException as exc:  # noqa: BLE001 - handed to the batch that waits for it
+            self.error = exc
 
 
 class Executor:
@@ -215,7 +240,6 @@ class Executor:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, ExecutionResult] = OrderedDict()
         self._prepared: OrderedDict[int, tuple[tuple[TestCase, ...], bytes, bytes]] = OrderedDict()
-        self._pool: ThreadPoolExecutor | None = None
         self._closed = False
         self.features: list[str] = []
         self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
@@ -270,11 +294,47 @@ class Executor:
             with self._lock:
                 self._started -= 1
             raise
+        return self._started_server(server)
+
+    def _started_server(self, server: _Server) -> _Server:
         if server.warnings and not self.features:
             for message in server.warnings:
-                warnings.warn(f"codegym sandbox: {message}", RuntimeWarning, stacklevel=4)
+                warnings.warn(f"codegym sandbox: {message}", RuntimeWarning, stacklevel=5)
         self.features = server.features
         return server
+
+    def _acquire_many(self, count: int) -> list[_Server]:
+        """Up to ``count`` servers for a batch: the idle ones, then new ones started side by side
+        while the pool is below ``workers``; waits for one only when none is free."""
+        if self._closed:
+            raise SandboxError("this Executor is closed")
+        servers: list[_Server] = []
+        while len(servers) < count:
+            try:
+                server = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if server.alive():
+                servers.append(server)
+            else:
+                self._discard(server)
+        with self._lock:
+            new = min(count - len(servers), self.workers - self._started)
+            self._started += new
+        if new > 0:
+            starting = [_StartingServer() for _ in range(new)]
+            for s in starting:
+                s.start()
+            for s in starting:
+                s.join()
+                if s.server is not None:
+                    servers.append(self._started_server(s.server))
+                else:
+                    with self._lock:
+                        self._started -= 1
+            if not servers:  # every start failed: say why
+                raise next(s.error for s in starting if s.error is not None)
+        return servers or [self._acquire()]
 
     def _discard(self, server: _Server) -> None:
         server.close()
@@ -295,9 +355,6 @@ class Executor:
                 self._idle.get_nowait().close()
             except queue.Empty:
                 break
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
 
     # -- running --------------------------------------------------------------------------------
 
@@ -311,45 +368,20 @@ class Executor:
         comparator: Comparator | None = None,
     ) -> ExecutionResult:
         """Run ``program`` against every test; see :func:`codegym.sandbox.run`."""
-        return self._run(program, tests_or_problem, limits, coverage, comparator)
-
-    def _run(
-        self,
-        program: str,
-        tests_or_problem: TestsLike,
-        limits: Limits | None,
-        coverage: bool | None,
-        comparator: Comparator | None,
-        cpus: CpuPool | None = None,
-    ) -> ExecutionResult:
         self._check_fork()
-        if not isinstance(program, str):
-            raise ConfigError(f"program must be a str, got {type(program).__name__}")
-        tests, own_comparator = _tests_of(tests_or_problem)
-        comparator = comparator or own_comparator or default_comparator
-        limits = limits or self.limits
-        coverage = self.coverage if coverage is None else coverage
-        tests_blob, digest = self._prepare(tests)
-        key = _cache_key(program, digest, limits, coverage, comparator)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                self.stats["cache_hits"] += 1
-                return replace(hit, cached=True)
+        return self._execute(self._job(program, tests_or_problem, limits, coverage, comparator))
+
+    def _execute(self, job: Job) -> ExecutionResult:
+        """One run on one server from the pool (or from the cache)."""
+        hit = self._cached(job.key)
+        if hit is not None:
+            return hit
         start = time.perf_counter()
-        # Expected answers never leave this process: the comparison happens here.
-        job = {"program": program, "tests_blob": tests_blob, "limits": limits, "coverage": coverage}
-        budget = 30.0 + len(tests) * (limits.hard_wall_time + 5.0)
         server: _Server | None = None
         healthy = False  # whether the server may serve another run after this one
-        cpu = None  # the CPU this run's server and tests are pinned to (None: all of them)
         try:
             server = self._acquire()
-            if cpus is not None:
-                cpu = server.cpu = cpus.take(server.cpu)  # its last one where free: warm caches
-            job["cpu"] = cpu
-            reply = server.call(job, budget)
+            reply = server.call(job.message, job.budget)
             healthy = not reply.get("retired")  # a retiring server exits after this reply
         except SandboxError as exc:
             if server is None and self._closed:
@@ -358,16 +390,61 @@ class Executor:
         finally:
             if server is not None:
                 (self._release if healthy else self._discard)(server)
-            if cpu is not None:
-                cpus.give(cpu)  # type: ignore[union-attr]
-        result = build_result(program, tests, reply, comparator, time.perf_counter() - start)
+        return self._finish(job, reply, time.perf_counter() - start)
+
+    def _job(
+        self,
+        program: str,
+        tests_or_problem: TestsLike,
+        limits: Limits | None,
+        coverage: bool | None,
+        comparator: Comparator | None,
+    ) -> Job:
+        """Check one run's arguments and make what the server gets, its cache key and budget."""
+        if not isinstance(program, str):
+            raise ConfigError(f"program must be a str, got {type(program).__name__}")
+        tests, own_comparator = _tests_of(tests_or_problem)
+        comparator = comparator or own_comparator or default_comparator
+        limits = limits or self.limits
+        coverage = self.coverage if coverage is None else coverage
+        tests_blob, digest = self._prepare(tests)
+        # Expected answers never leave this process: the comparison happens here.
+        message = {
+            "program": program,
+            "tests_blob": tests_blob,
+            "limits": limits,
+            "coverage": coverage,
+            "cpu": None,
+        }
+        return Job(
+            program=program,
+            tests=tests,
+            comparator=comparator,
+            key=_cache_key(program, digest, limits, coverage, comparator),
+            message=message,
+            budget=30.0 + len(tests) * (limits.hard_wall_time + 5.0),
+        )
+
+    def _cached(self, key: str) -> ExecutionResult | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            self._cache.move_to_end(key)
+            self.stats["cache_hits"] += 1
+        return replace(hit, cached=True)
+
+    def _finish(self, job: Job, reply: dict[str, Any], wall: float) -> ExecutionResult:
+        """The server's reply as a result (compared against the expected answers here), counted
+        and cached."""
+        result = build_result(job.program, job.tests, reply, job.comparator, wall)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
             self.stats["infra_errors"] += 1
             logger.warning("sandbox infrastructure error: %s", result.infra_error)
         elif self.cache_size:
             with self._lock:
-                self._cache[key] = result
+                self._cache[job.key] = result
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return result
@@ -396,23 +473,17 @@ class Executor:
         limits: Limits | None = None,
         coverage: bool | None = None,
     ) -> list[ExecutionResult]:
-        """Run many ``(program, tests_or_problem)`` pairs in parallel over all workers, in order."""
+        """Run many ``(program, tests_or_problem)`` pairs in parallel over all workers, in order.
+
+        One thread drives every server of the batch (a selector over their sockets), so the
+        caller's cost per program is the pickling of the job and the comparison of the outputs,
+        not the hand-offs between threads. Programs that repeat within the batch run once.
+        """
         self._check_fork()
-        jobs = list(jobs)
-        if len(jobs) <= 1 or self.workers == 1:
-            return [self.run(p, t, limits=limits, coverage=coverage) for p, t in jobs]
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codegym-sandbox")
-            pool = self._pool
-        held = lock_cpus(min(self.workers, len(jobs))) if self.pin_workers else {}
-        cpus = CpuPool(held) if held else None
-        try:
-            futures = [pool.submit(self._run, p, t, limits, coverage, None, cpus) for p, t in jobs]
-            return [f.result() for f in futures]
-        finally:
-            for fd in held.values():
-                os.close(fd)
+        prepared = [self._job(p, t, limits, coverage, None) for p, t in jobs]
+        if len(prepared) <= 1 or self.workers == 1:
+            return [self._execute(job) for job in prepared]
+        return run_batch(self, prepared)
 
 
 def _without_expectations(test: TestCase) -> TestCase:
