@@ -95,3 +95,15 @@ def test_sandbox_ray_benchmark():
     assert re.search(r"ratio RayExecutor / local Executor:" + RATIO, out), out
     assert re.search(r"one run, trivial program .*: local [\d.]+ ms, Ray [\d.]+ ms", out), out
     assert re.search(r"caller CPU per program of run_many, 2 workers per node: [\d.]+ ms", out), out
+
+
+@LINUX
+def test_sandbox_per_program_benchmark():
+    out = run_benchmark("sandbox_per_program.py", "--rounds", "1", "--problems", "3")
+    for way in ("per program", "harness"):
+        assert f"same outcome as per test, {way}: 6 of 6 programs" in out, out
+    assert re.search(
+        r"median: tests/s per test \d+, per program \d+, harness \d+; "
+        r"per program / per test \d+\.\d+",
+        out,
+    ), out

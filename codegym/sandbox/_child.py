@@ -14,6 +14,7 @@ import random
 import resource
 import signal
 import sys
+import time
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,11 @@ from codegym.sandbox._instrument import recorder
 from codegym.sandbox._wire import HEADER
 
 RECURSION_LIMIT = 10000
+
+# What the test loop calls after a program has run, bound now: a program may replace the
+# modules' attributes (``time.process_time = ...``), and would then break its own later tests.
+_process_time, _monotonic, _setitimer = time.process_time, time.monotonic, signal.setitimer
+_setrlimit, _dumps, _seed = resource.setrlimit, json.dumps, random.seed
 
 if TYPE_CHECKING:
     from codegym.sandbox._server import Server
@@ -37,12 +43,35 @@ CHECK_FILENAME = "<check>"
 
 
 RESULT_MAX = 1 << 20
+"""Largest record of one test (a CALL test's return value included)."""
 
 
-COV_OFFSET = 4 + RESULT_MAX
+TESTS_PER_PROCESS = 32
+"""Most tests one process runs: its records must fit the shared page."""
+
+
+RECORDS_MAX = TESTS_PER_PROCESS * RESULT_MAX
+
+
+PROGRESS_OFFSET = 4 + RECORDS_MAX
+"""Where a test's process writes the index of the test it is running, plus one (0: none yet),
+for the server's per-test limits."""
+
+
+COV_OFFSET = PROGRESS_OFFSET + 4
 
 
 COV_LINES = 1 << 16
+
+
+SHM_SIZE = COV_OFFSET + COV_LINES
+"""The shared page: the size of the records (4 bytes), the records (one JSON line per finished
+test), the progress, and the coverage flags of the running test (one byte per line)."""
+
+
+def stdio_names(index: int) -> tuple[str, str, str]:
+    """The files in the working directory that are test ``index``'s stdin, stdout and stderr."""
+    return f"stdin-{index}.txt", f"stdout-{index}.txt", f"stderr-{index}.txt"
 
 
 def _all_code_objects(code: Any) -> list[Any]:
@@ -92,13 +121,32 @@ def setup_failed(shm: mmap.mmap, exc: BaseException) -> None:
 
 
 def _write_result(shm: mmap.mmap, record: dict[str, Any]) -> None:
-    data = _ENCODED.get(id(record)) or json.dumps(record).encode()
-    if len(data) > RESULT_MAX:
-        data = json.dumps(
+    """Append a finished test's record to the shared page (the size last, so a process killed
+    mid-write leaves the records before it intact)."""
+    data = _ENCODED.get(id(record)) or _dumps(record).encode()
+    if len(data) >= RESULT_MAX:
+        data = _dumps(
             {"status": "exception", "exc_type": "OutputLimit", "exc_msg": "result too large"}
         ).encode()
-    shm[4 : 4 + len(data)] = data
-    shm[0:4] = HEADER.pack(len(data))
+    (used,) = HEADER.unpack(shm[0:4])
+    shm[4 + used : 4 + used + len(data) + 1] = data + b"\n"
+    shm[0:4] = HEADER.pack(used + len(data) + 1)
+
+
+def read_records(shm: mmap.mmap) -> list[dict[str, Any]]:
+    """The records of the tests a process finished, in order (for the server). A record that is
+    not valid JSON (the program wrote over the page) reads as ``{"status": "garbled"}``."""
+    (used,) = HEADER.unpack(shm[0:4])
+    if not 0 < used <= RECORDS_MAX:
+        return []
+    records = []
+    for line in shm[4 : 4 + used].split(b"\n")[:-1]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        records.append(record if isinstance(record, dict) else {"status": "garbled"})
+    return records
 
 
 def _exception_record(exc: BaseException, status: str = "exception") -> dict[str, Any]:
@@ -158,14 +206,7 @@ def _check_namespace(namespace: dict[str, Any], builtins_before: Any) -> dict[st
     """Where a CHECK test's code runs: the program's functions and values (checks call helpers
     the prompt defined), but not its names that shadow builtins, and the builtins module as it
     was before the program ran (a program could replace ``abs`` or ``isinstance`` there)."""
-    now = builtins.__dict__
-    # Restored only when the program changed it (by identity: a value's own __eq__ could lie);
-    # rebuilding the dict unasked makes every test dearer.
-    if len(now) != len(builtins_before) or any(
-        now.get(k, now) is not v for k, v in builtins_before.items()
-    ):
-        now.clear()
-        now.update(builtins_before)
+    _restore_builtins(builtins_before)
     check = {k: v for k, v in namespace.items() if k not in builtins_before}
     check["__builtins__"] = builtins
     check["__name__"] = "__check__"
@@ -198,37 +239,46 @@ def interpreter_state(stdio: Any) -> None:
     random.seed(RANDOM_SEED)
 
 
-def enter_workdir(workdir: str) -> None:
+def enter_workdir(workdir: str, index: int) -> None:
     """The setup of a test's process that a parent can do for it, since a fork inherits it: the
-    working directory and home, and the test's files on descriptors 0, 1 and 2. No core dumps, no
-    supplementary groups and ``no_new_privs`` are set once in the server, for all. Limits that
-    differ from run to run are the test process's to set: a parent cannot raise them again
-    without ``CAP_SYS_RESOURCE``, and would be bound by some of them itself. The zygote runs this
-    before each clone, where its page writes are cheap (a clone's are copies); a child forked
-    from the server runs it itself."""
+    working directory and home, and the files of test ``index`` on descriptors 0, 1 and 2. No
+    core dumps, no supplementary groups and ``no_new_privs`` are set once in the server, for all.
+    Limits that differ from run to run are the test process's to set: a parent cannot raise them
+    again without ``CAP_SYS_RESOURCE``, and would be bound by some of them itself. The zygote
+    runs this before each clone, where its page writes are cheap (a clone's are copies); a child
+    forked from the server runs it itself."""
     os.chdir(workdir)
-    fd_in = os.open("stdin.txt", os.O_RDONLY)
-    fd_out = os.open("stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    fd_err = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
-        os.dup2(fd, target)
-        os.close(fd)
+    _open_stdio(index)
     # The server's environment is already CHILD_ENV with HOME at the usual working directory.
     if os.environ.get("HOME") != workdir:
         os.environ["HOME"] = workdir
 
 
+def _open_stdio(index: int) -> None:
+    """Put test ``index``'s stdin, stdout and stderr files on descriptors 0, 1 and 2."""
+    stdin, stdout, stderr = stdio_names(index)
+    fd_in = os.open(stdin, os.O_RDONLY)
+    fd_out = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd_err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
 def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:
     """A test's process, after :func:`interpreter_state` and :func:`enter_workdir`: become the
     test (own session, the sandbox uid, the limits on CPU, memory and descriptors), then run the
-    program and record its result. A clone of the zygote inherits its cgroups, seccomp filter and
-    capabilities; a child ``forked`` from the server sets them itself."""
+    program once per test of ``spec["tests"]``, each from a fresh ``__main__`` with its own
+    stdin, stdout, random state and CPU limit, and record each result. A clone of the zygote
+    inherits its cgroups, seccomp filter and capabilities; a child ``forked`` from the server
+    sets them itself."""
     shm, uid, ready_fd = server.shm, server.uid, server.ready_w
     # Everything inherited is the server's: collections in this process should walk only the
     # program's own objects, not write to (and so copy) the pages of the server's young ones.
     # (The zygote runs with the collector off; programs get it on.)
     gc.freeze()
     gc.enable()
+    tests = spec["tests"]
     try:
         os.setsid()
         if forked:
@@ -237,8 +287,9 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
             _seccomp.install_socket_filter()
         os.closerange(3, ready_fd)
         os.closerange(ready_fd + 1, 1 << 16)
-        cpu_soft = int(spec["cpu_time"]) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
+        # Each test raises the soft limit to what it has used plus its own share (below).
+        cpu_hard = int(len(tests) * (spec["cpu_time"] + 1)) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard))
         resource.setrlimit(resource.RLIMIT_AS, (spec["as_limit"], spec["as_limit"]))
         resource.setrlimit(resource.RLIMIT_NOFILE, (spec["open_files"], spec["open_files"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (spec["output_bytes"], spec["output_bytes"]))
@@ -250,7 +301,6 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
         # in the server and inherited.)
         _isolation.prctl(_isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         # Signal dispositions come from the server (see CHILD_DEFAULT_SIGNALS); timers do not.
-        signal.setitimer(signal.ITIMER_PROF, spec["cpu_time"])
     except BaseException as exc:  # the sandbox failed to set up: not the program's fault
         setup_failed(shm, exc)
     # Setup is done: say so on a pipe the program can never reach again (its only descriptor is
@@ -258,6 +308,66 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
     os.write(ready_fd, b"1")
     os.close(ready_fd)
 
+    builtins_at_start = dict(builtins.__dict__)
+    n_lines = spec["max_line"] + 1
+    coverage = memoryview(shm)[COV_OFFSET : COV_OFFSET + n_lines] if spec["coverage"] else None
+    for index, test in enumerate(tests, spec["first"]):
+        if index != spec["first"]:  # the first test's state is the zygote's, pristine
+            try:
+                _next_test_state(spec["workdir"], index)
+            except BaseException as exc:  # the program broke its own working directory
+                _write_result(shm, _exception_record(exc))
+                os._exit(0)
+            if coverage is not None:
+                coverage[:] = bytes(n_lines)
+        shm[PROGRESS_OFFSET : PROGRESS_OFFSET + 4] = HEADER.pack(index + 1)
+        cpu_start, wall_start = _process_time(), _monotonic()
+        # The process's CPU limit: what it has used, plus this test's share (a backstop to the
+        # timer below, which the program could cancel, and to the server's own count).
+        soft = min(int(cpu_start + spec["cpu_time"]) + 1, cpu_hard)
+        _setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+        _setitimer(signal.ITIMER_PROF, spec["cpu_time"])
+        record = _run_test(spec, test, shm)
+        _setitimer(signal.ITIMER_PROF, 0)
+        _restore_builtins(builtins_at_start)  # what follows uses them
+        if len(tests) > 1:  # the server times and reads coverage itself for a lone test
+            record = {
+                **record,
+                "cpu": _process_time() - cpu_start,
+                "wall": _monotonic() - wall_start,
+            }
+            if coverage is not None:
+                record["lines"] = [i for i, hit in enumerate(coverage) if hit]
+        _write_result(shm, record)
+    os._exit(0)
+
+
+def _next_test_state(workdir: str, index: int) -> None:
+    """Between two tests in one process: the next test's files on 0, 1 and 2 and fresh streams
+    on them, and the interpreter state every test starts from."""
+    os.chdir(workdir)
+    _open_stdio(index)
+    sys.stdin, sys.stdout, sys.stderr = _make_stdio()
+    sys.argv = ["solution.py"]
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    _seed(RANDOM_SEED)
+
+
+def _restore_builtins(before: dict[str, Any]) -> None:
+    """Put the builtins module back as ``before``, only when the program changed it (by identity:
+    a value's own __eq__ could lie); rebuilding the dict unasked makes every test dearer."""
+    now = builtins.__dict__
+    if len(now) != len(before) or any(now.get(k, now) is not v for k, v in before.items()):
+        now.clear()
+        now.update(before)
+
+
+_tracer_installed = False
+
+
+def _run_test(spec: dict[str, Any], test: dict[str, Any], shm: mmap.mmap) -> dict[str, Any]:
+    """Run the program once for ``test`` in a fresh ``__main__``; the test's record."""
+    global _tracer_installed
     # A real module, so that what pickles by reference (multiprocessing's tasks) finds the
     # program's functions in ``sys.modules["__main__"]``.
     main = types.ModuleType("__main__")
@@ -265,15 +375,18 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
     main.__file__ = "solution.py"
     sys.modules["__main__"] = main
     namespace = main.__dict__
-    kind, fn_name, code = spec["kind"], spec["fn_name"], spec["code"]
+    kind, fn_name, code = test["kind"], test["fn_name"], spec["code"]
     builtins_before = dict(builtins.__dict__) if kind == "check" else None
     record: dict[str, Any]
     try:
         if spec["coverage"] and spec["instrumented"]:
             page = memoryview(shm)[COV_OFFSET : COV_OFFSET + COV_LINES]
             recorder(namespace, page, spec["marked_lines"])
+        elif spec["coverage"] and _tracer_installed:
+            sys.monitoring.restart_events()  # type: ignore[attr-defined]
         elif spec["coverage"]:
             _install_tracer(code, shm)
+            _tracer_installed = True
         try:
             exec(code, namespace)
         except SystemExit as exc:
@@ -282,7 +395,7 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
             if exc.code not in (None, 0):
                 raise
         if kind == "stdio":
-            if fn_name and not spec["calls_itself"]:
+            if fn_name and not test["calls_itself"]:
                 try:
                     namespace[fn_name]()
                 except SystemExit as exc:
@@ -295,14 +408,14 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
                 fn = getattr(namespace["Solution"](), fn_name)
             if fn is None:
                 raise NameError(f"name {fn_name!r} is not defined")
-            value = fn(*spec["args"])
+            value = fn(*test["args"])
             sys.settrace(None)
             record = {"status": "ok", "returned": json.dumps(_to_json_value(value))}
         else:
-            check_code = spec["check_code"]
+            check_code = test["check_code"]
             if check_code is None:  # the server could not compile it: fail here, as the program
                 check_code = compile(
-                    spec["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
+                    test["check_source"], CHECK_FILENAME, "exec", dont_inherit=True
                 )
             check = _check_namespace(namespace, builtins_before)
             exec(check_code, check)
@@ -324,8 +437,7 @@ def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> Non
     except BaseException as exc:
         if record.get("status") == "ok":
             record = _exception_record(exc)
-    _write_result(shm, record)
-    os._exit(0)
+    return record
 
 
 def _make_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:

@@ -1,4 +1,4 @@
-"""The sandbox server: a warm process that starts one isolated child per test.
+"""The sandbox server: a warm process that starts an isolated child per program (or per test).
 
 Started by :class:`codegym.sandbox.Executor` (``python -c BOOT FD``, with stand-ins for the
 ``codegym`` packages so that their heavy ``__init__`` imports stay out of every fork) with a
@@ -7,9 +7,10 @@ namespaces the host allows (through a user namespace without ``CAP_SYS_ADMIN``),
 directories and temp dirs, joins cgroups for its tests, imports what programs commonly need, and
 forks its zygote: a copy of itself that from then on only clones test processes, so that the
 server's own work never copies pages it shares with a child. For each job it receives on the socket
-``FD``, it compiles the program once and runs every test in a child (cloned by the zygote, yet this
-server's child) that drops to the reserved uid, sets resource limits, and runs the program with
-coverage marks or a line monitor. Results travel back to the child's parent (this server) through a
+``FD``, it compiles the program once and runs its tests in a child (cloned by the zygote, yet this
+server's child) that drops to the reserved uid, sets resource limits, and runs the program once per
+test, from a fresh ``__main__``, with coverage marks or a line monitor; a test that ends the child
+hands the rest to a new one. Results travel back to the child's parent (this server) through a
 shared memory page and files in the child's private working directory, never through anything the
 program could use to reach the caller. This server, not the program's process, decides timeouts and
 limit failures.
@@ -41,10 +42,15 @@ from codegym.sandbox import _cgroups, _isolation, _seccomp, _setup
 from codegym.sandbox._child import (
     COV_LINES,
     COV_OFFSET,
+    PROGRESS_OFFSET,
+    SHM_SIZE,
+    TESTS_PER_PROCESS,
     enter_workdir,
     interpreter_state,
+    read_records,
     run_child,
     setup_failed,
+    stdio_names,
     unused_stdio,
 )
 from codegym.sandbox._compile import COMPILE_ERRORS, CheckCodes, compile_program, map_to_statements
@@ -97,30 +103,62 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _test_spec(
-    job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
+def _process_spec(
+    job: dict[str, Any], code: Any, first: int, end: int, workdir: str
 ) -> dict[str, Any]:
-    """Everything a test's process needs, as plain values (``marshal`` carries them to a clone of
-    the zygote): the program's code, this test's call, its limits and its working directory."""
+    """Everything a test process needs, as plain values (``marshal`` carries them to a clone of
+    the zygote): the program's code, the calls of tests ``first`` to ``end - 1``, the limits
+    and the working directory."""
     limits = job["limits"]
+    tests = [
+        {
+            "kind": test.kind.value,
+            "fn_name": test.fn_name,
+            "calls_itself": test.fn_name in job["calls_itself"],
+            "args": tuple(test.args) if test.kind is TestKind.CALL else (),
+            "check_code": check_code,
+            "check_source": test.check_code if check_code is None else None,
+        }
+        for test, check_code in zip(job["tests"][first:end], job["check_codes"][first:end])
+    ]
     return {
         "workdir": workdir,
+        "first": first,
+        "tests": tests,
         "cpu_time": limits.cpu_time,
         "as_limit": job["as_limit"],
         "output_bytes": limits.output_bytes,
         "open_files": limits.open_files,
         "nproc": job["nproc"],
         "coverage": job["coverage"],
+        "max_line": job["max_line"],
         "instrumented": job.get("instrumented", False),
         "marked_lines": job.get("marked_lines", ()),
-        "kind": test.kind.value,
-        "fn_name": test.fn_name,
-        "calls_itself": test.fn_name in job["calls_itself"],
-        "args": tuple(test.args) if test.kind is TestKind.CALL else (),
         "code": code,
-        "check_code": check_code,
-        "check_source": test.check_code if check_code is None else None,
     }
+
+
+@dataclasses.dataclass
+class _TestClock:
+    """The test a process is running as the server last saw it: its index, and the wall clock
+    and the CPU count (since the process started) when the server saw it begin."""
+
+    index: int
+    wall_start: float
+    cpu: float
+
+
+def _number(value: Any) -> float:
+    """A time from a test's record (the program's process wrote it: anything but a plain
+    non-negative number reads as 0)."""
+    return float(value) if type(value) in (int, float) and value >= 0 else 0.0
+
+
+def _lines(value: Any) -> list[int] | None:
+    """Executed lines from a test's record, the same caution applied."""
+    if type(value) is not list:
+        return None
+    return [v for v in value if type(v) is int and 0 <= v < COV_LINES]
 
 
 class Server:
@@ -157,7 +195,7 @@ class Server:
         for name in PRELOAD:
             __import__(name)
 
-        self.shm = mmap.mmap(-1, COV_OFFSET + COV_LINES)
+        self.shm = mmap.mmap(-1, SHM_SIZE)
         self.jobmem = mmap.mmap(-1, JOB_MAX)
         # A child writes one byte here once set up, then closes its end before the program runs.
         self.ready_r, self.ready_w = os.pipe()
@@ -280,18 +318,20 @@ class Server:
         if self.pidscg is not None:  # the zygote is in it too
             self.pidscg.set_limit(limits.processes + 1)
         job["check_codes"] = [self.check_codes.get(t) for t in job["tests"]]
-        results = []
-        stop = False
-        for test, check_code in zip(job["tests"], job["check_codes"]):
-            if stop:
-                results.append({"status": "skipped"})
-                continue
-            raw = self.run_test(job, test, code, check_code)
-            results.append(raw)
-            if raw["status"] in ("infra",):
-                return {"infra_error": raw["detail"], "tests": results}
-            if limits.stop_after_timeout and raw["status"] in ("timeout", "memory", "output"):
-                stop = True
+        tests = job["tests"]
+        batch = 1 if limits.process_per_test else TESTS_PER_PROCESS
+        results: list[dict[str, Any]] = []
+        while len(results) < len(tests):
+            first = len(results)
+            raws = self.run_process(job, code, first, min(first + batch, len(tests)))
+            for raw in raws:
+                results.append(raw)
+                if raw["status"] == "infra":
+                    return {"infra_error": raw["detail"], "tests": results}
+                if limits.stop_after_timeout and raw["status"] in ("timeout", "memory", "output"):
+                    # The tests the process ran after this one (a limit it survived) are dropped.
+                    results += [{"status": "skipped"}] * (len(tests) - len(results))
+                    break
         # Coverage marks sit on statement lines already; line events are mapped to their
         # statements here, in parallel over the workers, not in the caller, which one process
         # serves for every worker.
@@ -299,72 +339,123 @@ class Server:
         mapped = mapped or map_to_statements(program, results)
         return {"tests": results, "statement_lines": mapped}
 
-    def run_test(
-        self, job: dict[str, Any], test: Any, code: Any, check_code: Any = None
-    ) -> dict[str, Any]:
-        limits = job["limits"]
-        workdir = self.workdir  # the previous test's was deleted: this one is new all the same
+    def run_process(
+        self, job: dict[str, Any], code: Any, first: int, end: int
+    ) -> list[dict[str, Any]]:
+        """Run tests ``first`` to ``end - 1`` in one process, in a new working directory; the raw
+        results of the tests it finished and of the one that ended it (crashed, killed or hit
+        a limit), in order: the caller starts a new process for the rest."""
+        tests = job["tests"]
+        workdir = self.workdir  # the previous process's was deleted: this one is new all the same
         try:
             os.mkdir(workdir, 0o700)
         except FileExistsError:  # a tree this server could not delete: a fresh name, then
             self.counter += 1
             workdir = os.path.join(self.run_root, f"work-{self.counter}")
             os.mkdir(workdir, 0o700)
-        write_new_file(os.path.join(workdir, "stdin.txt"), test.stdin.encode("utf-8"))
-        if self.uid is not None:
-            os.chown(workdir, self.uid, self.uid)
+        names = [name for i in range(first, end) for name in stdio_names(i)]
+        try:
+            for i in range(first, end):
+                stdin_path = os.path.join(workdir, stdio_names(i)[0])
+                write_new_file(stdin_path, tests[i].stdin.encode("utf-8"))
+            if self.uid is not None:
+                os.chown(workdir, self.uid, self.uid)
+            return self._run_in(job, code, first, end, workdir)
+        finally:
+            remove_tree(workdir, names)
+            if "private-tmp" in self.features:
+                clear_dir("/dev/shm")  # the one temp directory programs may write to
+
+    def _run_in(
+        self, job: dict[str, Any], code: Any, first: int, end: int, workdir: str
+    ) -> list[dict[str, Any]]:
+        limits = job["limits"]
+        tests = job["tests"]
         shm = self.shm
-        shm[0:4] = b"\0\0\0\0"
+        shm[0:4] = shm[PROGRESS_OFFSET : PROGRESS_OFFSET + 4] = bytes(4)
         if job["coverage"]:
             shm[COV_OFFSET : COV_OFFSET + job["max_line"] + 1] = bytes(job["max_line"] + 1)
         _drain(self.ready_r)
         start = time.monotonic()
         try:
-            pid = self._spawn(job, test, code, check_code, workdir)
+            pid = self._spawn(job, code, first, end, workdir)
         except OSError as exc:  # out of processes, or the zygote is gone: this server is done
             self.retire = True
-            remove_tree(workdir)
-            return {"status": "infra", "detail": f"could not start the test's process: {exc}"}
+            return [{"status": "infra", "detail": f"could not start the test's process: {exc}"}]
         children = self.zygote.children if self.zygote is not None else None
         cpu_start = self.cpucg.usage() if self.cpucg is not None else 0.0
-        try:
-            killed, test_cpu = self._wait(pid, limits, cpu_start)
-            if killed:
-                self._kill(pid)
-            _, status, usage = os.wait4(pid, 0)
-            wall = time.monotonic() - start
-            if self.cpucg is not None:  # every process of the test, the ones still alive too
-                test_cpu = self.cpucg.usage() - cpu_start
-            test_cpu = max(test_cpu, usage.ru_utime + usage.ru_stime)
-            if not self.iso.reap_all(self.uid, time.monotonic() + 5.0, children):
-                # Something of the test outlived SIGKILL (a process stuck in the kernel): no later
-                # test may share a uid with it. Report it, and let the executor start a new server.
-                self.retire = True
-                return {
+        clock = _TestClock(first, start, 0.0)
+        killed, polled = self._wait(pid, limits, end - first, cpu_start, clock)
+        if killed:
+            self._kill(pid)
+        _, status, usage = os.wait4(pid, 0)
+        now = time.monotonic()
+        total = self.cpucg.usage() - cpu_start if self.cpucg is not None else polled
+        if end - first == 1:
+            test_cpu = max(total, usage.ru_utime + usage.ru_stime)
+        if not self.iso.reap_all(self.uid, time.monotonic() + 5.0, children):
+            # Something of the test outlived SIGKILL (a process stuck in the kernel): no later
+            # test may share a uid with it. Report it, and let the executor start a new server.
+            self.retire = True
+            return [
+                {
                     "status": "infra",
                     "detail": "processes of the test survived SIGKILL for 5 s; server retired",
                 }
-            set_up = _drain(self.ready_r) == b"1"
-            oom = False
-            if self.memcg is not None:
-                kills = self.memcg.oom_kills()
-                oom, self.oom_kills = kills > self.oom_kills, kills
-            return classify(
-                job, test, status, test_cpu, wall, killed, workdir, set_up, oom, self.shm
+            ]
+        set_up = _drain(self.ready_r) == b"1"
+        oom = False
+        if self.memcg is not None:
+            kills = self.memcg.oom_kills()
+            oom, self.oom_kills = kills > self.oom_kills, kills
+        records = read_records(shm)[: end - first]
+        if end - first == 1:
+            wall = now - start
+        else:  # the test that ended it began when the server saw it begin, or after the records
+            seen = records[clock.index - first :]
+            test_cpu = max(
+                total - clock.cpu - sum(_number(r.get("cpu")) for r in seen),
+                usage.ru_utime + usage.ru_stime - sum(_number(r.get("cpu")) for r in records),
+                0.0,
             )
-        finally:
-            remove_tree(workdir)
-            if "private-tmp" in self.features:
-                clear_dir("/dev/shm")  # the one temp directory programs may write to
+            wall = max(now - clock.wall_start - sum(_number(r.get("wall")) for r in seen), 0.0)
+        if set_up and oom and end - first > 1:
+            # Which test's process the kernel killed is not known here: run each on its own.
+            return [raw for i in range(first, end) for raw in self.run_process(job, code, i, i + 1)]
+        if not set_up or end - first == 1:  # the process's one test: judged by what the server saw
+            ending, raws = first, []
+            record = records[0] if records else None
+        else:  # the tests it finished, by their records; then the one that ended it, if any
+            raws = [
+                classify(
+                    job, tests[i], 0, _number(record.get("cpu")), _number(record.get("wall")),
+                    None, workdir, i, record, _lines(record.get("lines")), True, False,
+                )
+                for i, record in enumerate(records, first)
+            ]  # fmt: skip
+            ending, record = first + len(records), None
+            if records and ending > self._running_test():
+                return raws  # the next test never began (the process ended between two tests)
+        if ending < end:
+            lines = None
+            if job["coverage"]:
+                n = job["max_line"] + 1
+                page = shm[COV_OFFSET : COV_OFFSET + n]
+                lines = [i for i in range(n) if page[i]]
+            raws.append(
+                classify(
+                    job, tests[ending], status, test_cpu, wall, killed, workdir, ending, record,
+                    lines, set_up, oom,
+                )
+            )  # fmt: skip
+        return raws
 
-    def _spawn(
-        self, job: dict[str, Any], test: Any, code: Any, check_code: Any, workdir: str
-    ) -> int:
-        """Start the test's process; its pid. A child of this server either way: cloned by the
-        zygote (the test's spec travels through ``jobmem``), or forked from here where there is
-        no zygote, or the spec is too large for that page or holds values ``marshal`` cannot
-        carry (call arguments of other types)."""
-        spec = _test_spec(job, test, code, check_code, workdir)
+    def _spawn(self, job: dict[str, Any], code: Any, first: int, end: int, workdir: str) -> int:
+        """Start the test process; its pid. A child of this server either way: cloned by the
+        zygote (the spec travels through ``jobmem``), or forked from here where there is no
+        zygote, or the spec is too large for that page or holds values ``marshal`` cannot carry
+        (call arguments of other types)."""
+        spec = _process_spec(job, code, first, end, workdir)
         if self.zygote is not None:
             try:
                 blob = marshal.dumps(spec)
@@ -384,7 +475,7 @@ class Server:
             try:
                 try:
                     interpreter_state(self.stdio)
-                    enter_workdir(spec["workdir"])
+                    enter_workdir(spec["workdir"], spec["first"])
                 except BaseException as exc:
                     setup_failed(self.shm, exc)
                 run_child(spec, self, forked=True)
@@ -400,23 +491,29 @@ class Server:
         spare = self.zygote.pid if self.zygote is not None else None
         return _isolation.descendants_cpu(exclude=spare)
 
-    def _wait(self, pid: int, limits: Any, cpu_start: float) -> tuple[str | None, float]:
-        """Wait for the test's process to exit; returns ``(why it must be killed, CPU used)``,
-        the reason None when it exited on its own.
+    def _wait(
+        self, pid: int, limits: Any, n_tests: int, cpu_start: float, clock: _TestClock
+    ) -> tuple[str | None, float]:
+        """Wait for a test process to exit; returns ``(why it must be killed, CPU used by all its
+        processes)``, the reason None when it exited on its own.
 
-        Every ``CPU_TICK`` the CPU time of all the test's processes together is read: past
-        ``cpu_time`` it is killed ("cpu"), however many processes or threads shared the work.
-        The wall-clock backstop is for programs that sleep or block, not for slow machines: at
-        the end of each wall-time period the test is killed ("wall") only if it used almost no
-        CPU during the period (under 2% of it). A program that computes, however starved by
-        machine load, runs on until its CPU time decides, so results do not depend on load. An
-        absolute cap, ``limits.hard_wall_time``, bounds even pathological cases.
+        Every ``CPU_TICK`` the CPU time of all the test's processes together is read, and the
+        index of the test the process is running (``clock`` follows it): past ``cpu_time`` since
+        the running test began it is killed ("cpu"), however many processes or threads shared
+        the work. The wall-clock backstop is for programs that sleep or block, not for slow
+        machines: at the end of each wall-time period the test is killed ("wall") only if it used
+        almost no CPU during the period (under 2% of it). A program that computes, however
+        starved by machine load, runs on until its CPU time decides, so results do not depend on
+        load. An absolute cap, ``limits.hard_wall_time`` per test, bounds even pathological
+        cases. The process as a whole never gets more than ``n_tests`` times each limit, whatever
+        it writes where the server reads its progress.
         """
         import select
 
         period = limits.effective_wall_time
         start = time.monotonic()
         hard_deadline = start + limits.hard_wall_time
+        process_deadline = start + n_tests * limits.hard_wall_time
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -424,7 +521,7 @@ class Server:
         poller = select.poll()
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
-        cpu = last_cpu = 0.0
+        total = last_cpu = 0.0
         period_end = start + period
         try:
             while True:
@@ -433,26 +530,37 @@ class Server:
                     left = wake - time.monotonic()
                     if pidfd is not None:
                         if poller.poll(max(left, 0) * 1000):
-                            return None, cpu
+                            return None, total
                     elif os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                        return None, cpu
+                        return None, total
                     else:
                         time.sleep(0.001)
                     if time.monotonic() >= wake:
                         break
-                cpu = max(cpu, self._test_cpu(cpu_start))
-                if cpu > limits.cpu_time:
-                    return "cpu", cpu
+                total = max(total, self._test_cpu(cpu_start))
                 now = time.monotonic()
+                running = self._running_test()
+                if n_tests > 1 and clock.index < running < clock.index + n_tests:
+                    clock.index, clock.wall_start, clock.cpu = running, now, total
+                    last_cpu, period_end = total, now + period
+                    hard_deadline = min(now + limits.hard_wall_time, process_deadline)
+                cpu = total - clock.cpu
+                if cpu > limits.cpu_time or total > n_tests * limits.cpu_time:
+                    return "cpu", total
                 if now >= hard_deadline:
-                    return "wall", cpu
+                    return "wall", total
                 if now >= period_end:
-                    if cpu - last_cpu < 0.02 * period:
-                        return "wall", cpu
-                    last_cpu, period_end = cpu, now + period
+                    if total - last_cpu < 0.02 * period:
+                        return "wall", total
+                    last_cpu, period_end = total, now + period
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+
+    def _running_test(self) -> int:
+        """The index of the test the process is running, as it wrote it (-1: none yet)."""
+        (progress,) = HEADER.unpack(self.shm[PROGRESS_OFFSET : PROGRESS_OFFSET + 4])
+        return progress - 1
 
     def _kill(self, pid: int) -> None:
         for target in (

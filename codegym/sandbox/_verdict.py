@@ -4,14 +4,12 @@ cgroup's OOM count, the backstop) and what the test's process left (its record, 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 from typing import Any
 
 from codegym.sandbox import _cgroups
-from codegym.sandbox._child import COV_OFFSET, RESULT_MAX
-from codegym.sandbox._wire import HEADER
+from codegym.sandbox._child import stdio_names
 from codegym.sandbox._workdir import read_regular
 
 STDERR_KEEP = 4096
@@ -26,30 +24,26 @@ def classify(  # noqa: ANN201
     wall,
     killed,
     workdir,
+    index,
+    record,
+    lines,
     set_up,
-    oom,
-    shm,  # noqa: ANN001
+    oom,  # noqa: ANN001
 ) -> dict[str, Any]:
-    """A finished test's raw result: the program's record from the shared page, its output, and
-    the category the evidence decides (setup failure, memory, backstop, CPU, output, exception,
-    exit, signal), in that order of precedence."""
+    """Test ``index``'s raw result: the program's ``record`` (None: it left none), its output
+    files, its executed ``lines``, and the category the evidence decides (setup failure, memory,
+    backstop, CPU, output, exception, exit, signal), in that order of precedence. ``status`` is
+    the exit status of the process that ran it, 0 for a test it finished before going on."""
     limits = job["limits"]
     out: dict[str, Any] = {"cpu": cpu, "wall": wall, "status": "completed"}
-    stdout = read_regular(os.path.join(workdir, "stdout.txt"), limits.output_bytes + 1)
-    stderr = read_regular(os.path.join(workdir, "stderr.txt"), STDERR_KEEP, tail=True)
+    _, stdout_name, stderr_name = stdio_names(index)
+    stdout = read_regular(os.path.join(workdir, stdout_name), limits.output_bytes + 1)
+    stderr = read_regular(os.path.join(workdir, stderr_name), STDERR_KEEP, tail=True)
     out["stdout"] = stdout.decode("utf-8", "replace")
     out["stderr"] = stderr.decode("utf-8", "replace")
-    if job["coverage"]:
-        n = job["max_line"] + 1
-        page = shm[COV_OFFSET : COV_OFFSET + n]
-        out["lines"] = [i for i in range(n) if page[i]]
-    record: dict[str, Any] = {}
-    (size,) = HEADER.unpack(shm[0:4])
-    if 0 < size <= RESULT_MAX:
-        try:
-            record = json.loads(shm[4 : 4 + size])
-        except ValueError:
-            record = {"status": "garbled"}
+    if lines is not None:
+        out["lines"] = lines
+    record = record or {}
     out.update(
         {k: record[k] for k in ("exc_type", "exc_line", "exc_msg", "returned") if k in record}
     )

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-
-WORKDIR_FILES = ("stdin.txt", "stdout.txt", "stderr.txt")
+from collections.abc import Iterable
 
 
 def write_new_file(path: str, data: bytes) -> None:
@@ -62,15 +61,16 @@ def clear_dir(path: str) -> None:
             pass
 
 
-def remove_tree(path: str) -> None:
+def remove_tree(path: str, names: Iterable[str] = ()) -> None:
     """Delete a test's working directory, however deep the program nested directories in it.
 
     ``shutil.rmtree`` recurses once per level (RecursionError past ~1000 on Python < 3.12); when
     it leaves something behind, lift nested entries into the top directory, level by level, until
     everything is a plain file or an empty directory. Never follows symlinks. Most tests leave just
-    the files the sandbox made: they go first, and when that empties the directory, that is all.
+    the files the sandbox made (``names``): they go first, and when that empties the directory,
+    that is all.
     """
-    for name in WORKDIR_FILES:
+    for name in names:
         try:
             os.unlink(os.path.join(path, name))  # a symlink itself, never its target
         except OSError:

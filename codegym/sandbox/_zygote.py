@@ -92,7 +92,7 @@ def _zygote_main(server: Server, cmd_fd: int, pid_fd: int) -> None:
         try:
             (size,) = HEADER.unpack(jobmem[0 : HEADER.size])
             spec = marshal.loads(jobmem[HEADER.size : HEADER.size + size])
-            enter_workdir(spec["workdir"])
+            enter_workdir(spec["workdir"], spec["first"])
         except BaseException as exc:  # reported by the clone, as a failed setup
             failure = exc
         try:

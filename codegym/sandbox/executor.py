@@ -545,7 +545,8 @@ def run(
 ) -> ExecutionResult:
     """Run ``program`` against ``tests_or_problem`` (a list of TestCase, or a problem) in the sandbox.
 
-    Every test runs in a fresh isolated process; see :class:`Executor` for the pool behind it and
+    The tests run in an isolated process (one per program by default, each test from a fresh
+    ``__main__``; see ``Limits.process_per_test``); see :class:`Executor` for the pool behind it and
     ``docs/sandbox.md`` for what the isolation covers. Never raises for anything the program does:
     its failures are outcomes, and failures of the sandbox itself are ``Outcome.INFRA_ERROR``.
     """

@@ -106,6 +106,13 @@ class Limits:
     stop_after_timeout: bool = True
     """After a test times out (or hits a limit), skip the program's remaining tests. This bounds the
     cost of a looping program to one limit instead of one per test; skipped tests count as failed."""
+    process_per_test: bool = False
+    """Run every test in a process of its own. By default one process runs a program's tests one
+    after another, each from a fresh ``__main__`` with its own stdin, stdout, random state and
+    CPU limit, and a new process takes over after a test that crashes, is killed or hits a limit;
+    what one test leaves behind (files, changed modules, threads) can then reach the program's
+    later tests, never another program's. About twice the tests per second on APPS-style
+    problems (``benchmarks/sandbox_per_program.py``)."""
 
     def __post_init__(self) -> None:
         for name in (

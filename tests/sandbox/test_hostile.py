@@ -467,7 +467,7 @@ CASES = [
         "forged_result_record",
         "import json\nimport os\nimport struct\nimport sys\n\nframe = sys._getframe()\n"
         "while 'shm' not in frame.f_locals:\n    frame = frame.f_back\n"
-        "shm = frame.f_locals['shm']\ndata = json.dumps({'status': 'ok', 'returned': 'true'}).encode()\n"
+        "shm = frame.f_locals['shm']\ndata = json.dumps({'status': 'ok', 'returned': 'true'}).encode() + b'\\n'\n"
         "shm[4 : 4 + len(data)] = data\nshm[0:4] = struct.pack('!I', len(data))\nos._exit(0)\n",
         R,
         W,

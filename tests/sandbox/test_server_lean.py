@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from codegym.sandbox import Executor, Limits, TestCase
+from codegym.sandbox import Executor, Limits, Outcome, TestCase
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox runs on Linux only"
@@ -48,24 +48,49 @@ def test_threads_do_not_spend_the_memory_limit_on_malloc_arenas(executor):
     assert result.passed, result.tests[0].stderr
 
 
-def test_each_test_starts_in_an_empty_working_directory_that_is_home(executor):
-    """The working directory's path is reused from test to test; its contents never are."""
-    program = (
-        "import os\n\n"
-        "print(os.getcwd() == os.environ['HOME'], sorted(os.listdir('.')))\n"
-        "os.makedirs('deep/' * 50, exist_ok=True)\n"
-        "for name in ('planted.txt', 'stdout.txt.bak'):\n"
-        "    with open(name, 'w') as f:\n        f.write('x')\n"
-        "os.symlink('/etc/passwd', 'link')\n"
-        "os.chmod('.', 0o500)\n"
-    )
-    expected = "True ['stderr.txt', 'stdin.txt', 'stdout.txt']\n"
-    tests = [TestCase.stdio(f"{i}\n", expected) for i in range(3)]
-    result = executor.run(program, tests)
+PLANTER = (
+    "import os\n\n"
+    "print(os.getcwd() == os.environ['HOME'], sorted(os.listdir('.')))\n"
+    "os.makedirs('deep/' * 50, exist_ok=True)\n"
+    "for name in ('planted.txt', 'stdout-0.txt.bak'):\n"
+    "    with open(name, 'w') as f:\n        f.write('x')\n"
+    "os.symlink('/etc/passwd', 'link')\n"
+    "os.chmod('.', 0o500)\n"
+)
+
+
+def test_each_test_in_a_process_of_its_own_starts_in_an_empty_working_directory(executor):
+    """With ``process_per_test`` the working directory's path is reused from test to test; its
+    contents never are."""
+    tests = [
+        TestCase.stdio(f"{i}\n", f"True ['stderr-{i}.txt', 'stdin-{i}.txt', 'stdout-{i}.txt']\n")
+        for i in range(3)
+    ]
+    result = executor.run(PLANTER, tests, limits=Limits(process_per_test=True))
     assert result.passed, [(t.outcome, t.stdout, t.stderr[-300:]) for t in result.tests]
 
 
-def test_a_fresh_directory_mode_for_every_test(executor):
+def test_each_program_starts_in_an_empty_working_directory_that_is_home(executor):
+    """By default a program's tests share one directory (each has its own files in it); no
+    program sees what another left. This one makes the directory read-only, so its second test
+    cannot get its stdout: a runtime error of its own making."""
+    expected = "True ['stderr-0.txt', 'stdin-0.txt', 'stdin-1.txt', 'stdout-0.txt']\n"
+    for run in range(3):
+        tests = [TestCase.stdio("0\n", expected), TestCase.stdio("1\n", expected)]
+        result = executor.run(PLANTER + f"# run {run}\n", tests)
+        assert result.tests[0].passed, (result.tests[0].stdout, result.tests[0].stderr[-300:])
+        assert result.tests[1].outcome is Outcome.RUNTIME_ERROR, result.tests[1]
+        assert "PermissionError" in result.tests[1].detail, result.tests[1].detail
+
+
+@pytest.mark.parametrize("per_test", [True, False])
+def test_a_fresh_directory_mode_for_every_process(executor, per_test):
     program = "import os\nimport stat\n\nprint(oct(stat.S_IMODE(os.stat('.').st_mode)))\nos.chmod('.', 0o777)\n"
-    result = executor.run(program, [TestCase.stdio("", "0o700\n")] * 2)
-    assert result.passed, [t.stdout for t in result.tests]
+    tests = [TestCase.stdio("", "0o700\n")] * 2
+    if per_test:  # each test a fresh directory
+        result = executor.run(program, tests, limits=Limits(process_per_test=True))
+        assert result.passed, [t.stdout for t in result.tests]
+    else:  # each program
+        for run in range(2):
+            result = executor.run(program + f"# run {run}\n", tests)
+            assert [t.stdout for t in result.tests] == ["0o700\n", "0o777\n"]
