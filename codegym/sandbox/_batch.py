@@ -99,7 +99,7 @@ class _Batch:
             wait = min(self.deadline.values()) - now
             for key, _ in self.selector.select(max(wait, 0.0)):
                 if key.data in self.sent:  # not retired by an earlier reply of this round
-                    self.on_reply(key.data)
+                    self.on_readable(key.data)
             now = time.perf_counter()
             for server, deadline in list(self.deadline.items()):
                 if now >= deadline:
@@ -128,7 +128,8 @@ class _Batch:
             i = self.pending.popleft()
             job = self.jobs[i]
             try:
-                server.send({**job.message, "cpu": self.cpu_of[server]}, job.budget)
+                # No timeout: the job is small or the server idle, so sending never waits.
+                server.send({**job.message, "cpu": self.cpu_of[server]}, None)
             except SandboxError as exc:
                 if queue:  # the running job is the one to blame; this one waits for another
                     self.pending.appendleft(i)
@@ -145,12 +146,23 @@ class _Batch:
             self.drop(server)
             self.executor._release(server)
 
-    def on_reply(self, server: _Server) -> None:
+    def on_readable(self, server: _Server) -> None:
+        """Read what ``server`` sent and handle every whole reply in it (a reply that has not
+        all arrived waits for the next round)."""
         try:
-            reply = server.receive()
+            alive = server.pump()
         except SandboxError as exc:
             self.fail(server, str(exc))
             return
+        while server in self.sent:
+            reply = server.take()
+            if reply is None:
+                break
+            self.on_reply(server, reply)
+        if not alive and server in self.sent:
+            self.fail(server, server.died())
+
+    def on_reply(self, server: _Server, reply: dict[str, Any]) -> None:
         queue = self.sent[server]
         now = time.perf_counter()
         self.finish(queue.popleft(), reply, now - self.started[server])

@@ -113,6 +113,7 @@ class _Server:
             theirs.close()
         self.sock = ours
         self.sock.settimeout(60)
+        self._inbox = bytearray()
         hello = self._recv()
         if hello is None or "fatal" in hello:
             detail = hello["fatal"] if hello else self._stderr()
@@ -126,23 +127,44 @@ class _Server:
         return self._errlog.read()[-2000:].decode("utf-8", "replace")
 
     def _recv(self) -> Any:
-        header = self._read(HEADER.size)
-        if header is None:
-            return None
-        body = self._read(HEADER.unpack(header)[0])
-        return None if body is None else pickle.loads(body)
-
-    def _read(self, n: int) -> bytes | None:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
-            if not chunk:
+        """The next message, waiting for it (within the socket's timeout); None at end of file."""
+        while True:
+            message = self.take()
+            if message is not None:
+                return message
+            if not self._fill():
                 return None
-            buf += chunk
-        return bytes(buf)
 
-    def send(self, job: dict[str, Any], timeout: float) -> None:
-        """Send one job; its reply comes back through :meth:`receive`."""
+    def _fill(self) -> bool:
+        """Read what the socket holds into the inbox (one call); False at end of file."""
+        chunk = self.sock.recv(1 << 18)
+        self._inbox += chunk
+        return bool(chunk)
+
+    def take(self) -> dict[str, Any] | None:
+        """The next whole message already read, or None."""
+        inbox = self._inbox
+        if len(inbox) < HEADER.size:
+            return None
+        end = HEADER.size + HEADER.unpack_from(inbox)[0]
+        if len(inbox) < end:
+            return None
+        with memoryview(inbox) as view:
+            message = pickle.loads(view[HEADER.size : end])
+        del inbox[:end]
+        return message
+
+    def pump(self) -> bool:
+        """For a socket the caller knows is readable: read what it holds (one call, without
+        waiting); False when the server is gone. Whole replies then come from :meth:`take`."""
+        try:
+            return self._fill()
+        except OSError as exc:
+            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
+
+    def send(self, job: dict[str, Any], timeout: float | None) -> None:
+        """Send one job (waiting at most ``timeout`` seconds for the socket, None: as long as it
+        takes); its reply comes back through :meth:`receive`, or :meth:`pump` and :meth:`take`."""
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         self.sock.settimeout(timeout)
         try:
@@ -151,14 +173,19 @@ class _Server:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
 
     def receive(self) -> dict[str, Any]:
-        """The reply to the job sent last, waiting at most the timeout given to :meth:`send`."""
+        """The reply to the job sent first of those not answered yet, waiting at most the
+        timeout given to :meth:`send`."""
         try:
             reply = self._recv()
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
         if reply is None:
-            raise SandboxError(f"the sandbox server died: {self._stderr() or 'no message'}")
+            raise SandboxError(self.died())
         return reply
+
+    def died(self) -> str:
+        """What to say about a server that closed its socket."""
+        return f"the sandbox server died: {self._stderr() or 'no message'}"
 
     def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         self.send(job, timeout)
