@@ -40,6 +40,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from codegym.curriculum import Curriculum, segment
 from codegym.errors import ConfigError, MissingDependencyError
 from codegym.integrations._common import (
@@ -170,12 +172,13 @@ class _CurriculumTransform:
     ) -> None:
         self.by_id, self.curriculum = by_id, curriculum
         self.style, self.system_prompt = style, system_prompt
+        self.rng = np.random.default_rng()  # the curriculum's replay draws (Curriculum.replay)
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"prompt": [], "problem_id": [], "stage": [], "code_prefix": []}
         for pid in batch["problem_id"]:
             problem = self.by_id[pid]
-            stage = self.curriculum.stage(pid)
+            stage = self.curriculum.start_stage(pid, self.rng)
             start = _start_code(problem, stage)
             out["prompt"].append(
                 build_prompt(problem, start, style=self.style, system_prompt=self.system_prompt)

@@ -110,6 +110,21 @@ def test_cccs_prompts_follow_the_curriculum_as_rewards_arrive(executor):
     assert data[1]["stage"] == curriculum.n_stages("classify") - 1  # untouched
 
 
+def test_replay_prompts_stages_already_passed(executor):
+    curriculum = Curriculum(PROBLEMS, window=1, replay=0.5)
+    data = cg.dataset(PROBLEMS, split=None, curriculum=curriculum)
+    reward = cg.reward_function(PROBLEMS, curriculum=curriculum, executor=executor)
+    row = data[0]
+    rest = MAX_EVEN_SOLUTION[len(row["code_prefix"]) :]
+    reward(
+        prompts=[row["prompt"]], completions=[rest], problem_id=["max-even"],
+        code_prefix=[row["code_prefix"]], stage=[row["stage"]],
+    )  # fmt: skip
+    assert curriculum.stage("max-even") == 1
+    stages = {data[0]["stage"] for _ in range(60)}
+    assert stages == {1, 2}  # the current stage, and the passed one about half the time
+
+
 def test_fgo_token_mask_zeroes_unexecuted_lines(executor):
     prompt = cg.build_prompt(MAX_EVEN, "")
     completion = (
