@@ -82,8 +82,8 @@ def gae(
 
 
 def damp_negative(advantages: torch.Tensor, scale: float) -> torch.Tensor:
-    """``advantages`` with every negative entry multiplied by ``scale`` (positives unchanged):
-    ``scale < 1`` weakens the push off the tokens of worse-than-expected samples."""
+    """``advantages`` (B, T) with every negative entry multiplied by ``scale`` (positives
+    unchanged): ``scale < 1`` weakens the push off the tokens of worse-than-expected samples."""
     return torch.where(advantages < 0, advantages * scale, advantages)
 
 

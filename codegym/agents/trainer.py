@@ -313,7 +313,7 @@ def _update(
     # -- 2. Score: log-probs and values under the policy, log-probs under the reference ----------
     batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
 
-    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening, damping of negatives --------
+    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening, damping of negatives ------------
     final = batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
     rewards = token_rewards(
         final, batch["old_logprobs"], batch["ref_logprobs"], batch["mask"], cfg.kl_beta
