@@ -9,7 +9,7 @@ Samples solutions on the tiny preset's training problems, each started at every 
 counts from each episode's terminal ``info["coverage"]`` the episodes with a generated line no
 test executed (``line_mask`` 0) and the share of generated tokens on such lines (``token_mask``
 0: the tokens FGO leaves out of the policy loss), by outcome. Without ``--model`` it builds the
-tiny model and warm-starts it for ``--sft-steps`` (the preset's 200 by default) first.
+tiny model and warm-starts it for ``--sft-steps`` (the preset's 250 by default) first.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a saved policy (default: warm-start one)")
     parser.add_argument("--samples", type=int, default=1, help="episodes per start; 0 greedy")
     parser.add_argument("--sft-steps", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--temperature", type=float, default=None, help="default: the preset's")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the preset's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="runs/fgo_coverage")
@@ -44,7 +45,10 @@ def main() -> None:
     from codegym.sandbox import Executor, Limits
 
     torch.set_num_threads(1)
-    preset = PPOConfig(**PRESETS["tiny"], seed=args.seed)
+    settings = dict(PRESETS["tiny"], seed=args.seed)
+    if args.temperature is not None:
+        settings["temperature"] = args.temperature
+    preset = PPOConfig(**settings)
     device = resolve_device(args.device)
     problems = training_problems(preset)
     if args.model is None:

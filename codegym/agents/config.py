@@ -71,6 +71,11 @@ class PPOConfig:
     whiten_advantages: bool = True
     """Normalise advantages over each batch. Off, advantages keep the reward's scale: better when
     batches are small and rewards mostly equal, where whitening would blow noise up to unit size."""
+    negative_advantage_scale: float = 1.0
+    """Factor on every negative advantage (after whitening); 1 is plain PPO. When most samples
+    fail, pushing probability off their tokens, which they mostly share with the passing ones,
+    flattens a peaked policy (entropy rises and long samples fail more); below 1 damps that push,
+    0 learns only from tokens that did better than expected."""
     kl_beta: float = 0.05
     """KL penalty to the frozen reference policy, per token (StepCoder uses 0.05)."""
     max_grad_norm: float = 1.0
@@ -130,6 +135,11 @@ class PPOConfig:
             raise ConfigError(f"PPOConfig.temperature must be > 0, got {self.temperature}")
         if not 0 < self.clip_range < 1:
             raise ConfigError(f"PPOConfig.clip_range must be in (0, 1), got {self.clip_range}")
+        if not 0 <= self.negative_advantage_scale <= 1:
+            raise ConfigError(
+                "PPOConfig.negative_advantage_scale must be in [0, 1], got "
+                f"{self.negative_advantage_scale}"
+            )
         if self.kl_beta < 0:
             raise ConfigError(f"PPOConfig.kl_beta must be >= 0, got {self.kl_beta}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):

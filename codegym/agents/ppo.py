@@ -14,6 +14,7 @@ __all__ = [
     "masked_whiten",
     "token_rewards",
     "gae",
+    "damp_negative",
     "policy_loss",
     "value_loss",
     "approx_kl",
@@ -78,6 +79,12 @@ def gae(
         next_value = values[:, t] * mask[:, t]
     returns = advantages + values
     return advantages * mask, returns * mask
+
+
+def damp_negative(advantages: torch.Tensor, scale: float) -> torch.Tensor:
+    """``advantages`` (B, T) with every negative entry multiplied by ``scale`` (positives
+    unchanged): ``scale < 1`` weakens the push off the tokens of worse-than-expected samples."""
+    return torch.where(advantages < 0, advantages * scale, advantages)
 
 
 def policy_loss(

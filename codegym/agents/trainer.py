@@ -31,6 +31,7 @@ from codegym.agents.evaluate import (
 from codegym.agents.policy import ValueHeadModel, load_policy, resolve_device, score_sequences
 from codegym.agents.ppo import (
     approx_kl,
+    damp_negative,
     gae,
     masked_mean,
     masked_whiten,
@@ -312,7 +313,7 @@ def _update(
     # -- 2. Score: log-probs and values under the policy, log-probs under the reference ----------
     batch = _score_batch(model, reference, tokenizer, usable, cfg, device)
 
-    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening ----------------------------------
+    # -- 3. Advantages: KL-shaped token rewards, GAE, whitening, damping of negatives ------------
     final = batch["reward"] - batch["reward"].mean() if cfg.center_rewards else batch["reward"]
     rewards = token_rewards(
         final, batch["old_logprobs"], batch["ref_logprobs"], batch["mask"], cfg.kl_beta
@@ -320,6 +321,8 @@ def _update(
     advantages, returns = gae(rewards, batch["old_values"], batch["mask"], cfg.gamma, cfg.lam)
     if cfg.whiten_advantages:
         advantages = masked_whiten(advantages, batch["mask"])
+    if cfg.negative_advantage_scale != 1.0:
+        advantages = damp_negative(advantages, cfg.negative_advantage_scale)
 
     # -- 4. PPO update: clipped surrogate on FGO-masked tokens, clipped value loss ---------------
     # (eval mode throughout: dropout would make these log-probs differ from the rollout's)

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 
 from codegym.agents.ppo import (  # noqa: E402
     approx_kl,
+    damp_negative,
     gae,
     masked_mean,
     masked_whiten,
@@ -69,6 +70,38 @@ def test_fgo_mask_zeroes_the_gradient_of_masked_tokens():
     grad_norms = logits.grad.abs().sum(-1)[0]
     assert grad_norms[1].item() == 0.0 and grad_norms[3].item() == 0.0
     assert grad_norms[0].item() > 0 and grad_norms[2].item() > 0
+
+
+def test_damped_negative_advantages_push_failed_tokens_less():
+    logits = torch.randn(1, 3, 7, requires_grad=True)
+    actions = torch.tensor([[1, 2, 3]])
+    advantages = torch.tensor([[1.0, -2.0, -0.5]])
+    assert damp_negative(advantages, 0.25).tolist() == [[1.0, -0.5, -0.125]]
+
+    def grad_norms(scale: float) -> torch.Tensor:
+        logits.grad = None
+        logprobs = torch.log_softmax(logits, -1).gather(-1, actions[..., None]).squeeze(-1)
+        loss, _ = policy_loss(
+            logprobs, logprobs.detach(), damp_negative(advantages, scale), torch.ones(1, 3), 0.2
+        )
+        loss.backward()
+        return logits.grad.abs().sum(-1)[0]
+
+    full, none = grad_norms(1.0), grad_norms(0.0)
+    assert none[0].item() == pytest.approx(full[0].item()) and none[0].item() > 0
+    assert none[1].item() == 0.0 and none[2].item() == 0.0 and full[1].item() > 0
+
+
+def test_negative_advantage_scale_is_checked():
+    from codegym.agents import PPOConfig
+    from codegym.errors import ConfigError
+
+    assert PPOConfig(negative_advantage_scale=0.0).negative_advantage_scale == 0.0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(
+            ConfigError, match=f"negative_advantage_scale must be in \\[0, 1\\], got {bad}"
+        ):
+            PPOConfig(negative_advantage_scale=bad)
 
 
 def test_clipping_and_value_loss():
