@@ -26,8 +26,8 @@ Writes, under ``--output-dir``:
 - ``ablation.json``: every evaluation (variant, seed, iterations done, pass rate overall, full
   task and per stage, held-out pass rate where measured) and every training iteration (rollout
   pass rate, the share of generated tokens FGO masks, overall and by episode outcome);
-- ``ablation.png``: the fixed-evaluation pass rate against iterations, per variant, the mean over
-  seeds with a band of one standard deviation.
+- ``ablation.png``: the fixed-evaluation pass rate against iterations, all starts and the full
+  task, per variant, the mean over seeds with a band of one standard deviation.
 Prints the table of final pass rates, the paired difference of StepCoder against each other
 variant with a 95% t-interval over seeds and the sign count, and the FGO mask shares.
 """
@@ -255,38 +255,40 @@ def fgo_table(report: dict[str, Any]) -> list[str]:
 
 
 def plot(report: dict[str, Any], path: str) -> None:
-    """Fixed-evaluation pass rate against iterations: per variant, mean over seeds and a band of
-    one standard deviation."""
+    """Fixed-evaluation pass rate against iterations, all starts and the full task: per variant,
+    mean over seeds and a band of one standard deviation."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     styles = ["-", "--", "-.", ":"]  # variants that coincide stay visible
-    for name, style in zip(VARIANTS, styles):
-        by_iteration: dict[int, list[float]] = defaultdict(list)
-        for e in report["evaluations"]:
-            if e["variant"] == name:
-                by_iteration[e["iteration"]].append(100 * e["pass_rate"])
-        xs = sorted(by_iteration)
-        means = [statistics.mean(by_iteration[x]) for x in xs]
-        sds = [statistics.stdev(by_iteration[x]) if len(by_iteration[x]) > 1 else 0 for x in xs]
-        (line,) = ax.plot(xs, means, style, marker="o", label=name)
-        ax.fill_between(
-            xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
-            color=line.get_color(), alpha=0.15,
-        )  # fmt: skip
+    panels = (("pass_rate", "all curriculum stages"), ("full_task", "full task (stage 0)"))
+    for ax, (column, title) in zip(axes, panels):
+        for name, style in zip(VARIANTS, styles):
+            by_iteration: dict[int, list[float]] = defaultdict(list)
+            for e in report["evaluations"]:
+                if e["variant"] == name:
+                    by_iteration[e["iteration"]].append(100 * e[column])
+            xs = sorted(by_iteration)
+            means = [statistics.mean(by_iteration[x]) for x in xs]
+            sds = [statistics.stdev(by_iteration[x]) if len(by_iteration[x]) > 1 else 0 for x in xs]
+            (line,) = ax.plot(xs, means, style, marker="o", label=name)
+            ax.fill_between(
+                xs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                color=line.get_color(), alpha=0.15,
+            )  # fmt: skip
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("PPO iterations")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
     seeds = sorted({e["seed"] for e in report["evaluations"]})
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("PPO iterations")
-    ax.set_ylabel("fixed-evaluation pass rate (%)")
-    ax.set_title(f"mean ± 1 sd over {len(seeds)} seed(s), all curriculum stages", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"fixed-evaluation pass rate (%), mean ± 1 sd over {len(seeds)} seed(s)")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
