@@ -64,7 +64,8 @@ class Curriculum:
             (one of the longer prefixes, uniformly), drawn by :meth:`start_stage`. Such episodes
             never move the problem. Without replay, once problems reach the hard stages almost no
             rollout passes and PPO has little to reinforce; replay keeps some success in every
-            batch. 0 (default) is StepCoder's schedule.
+            batch (with the tiny preset it did not raise the full task: see docs/agent.md).
+            0 (default) is StepCoder's schedule.
         state_path: JSON file for shared, persistent state; ``None`` keeps state in memory.
     """
 
