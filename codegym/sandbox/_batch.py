@@ -21,7 +21,8 @@ from codegym.sandbox.compare import Comparator
 from codegym.sandbox.types import ExecutionResult, TestCase
 
 if TYPE_CHECKING:
-    from codegym.sandbox.executor import Executor, _Server
+    from codegym.sandbox._connection import _Server
+    from codegym.sandbox.executor import Executor
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from codegym.sandbox import _isolation, _seccomp
 from codegym.sandbox._instrument import recorder
 from codegym.sandbox._wire import HEADER
+from codegym.sandbox.types import TestKind
 
 RECURSION_LIMIT = 10000
 
@@ -263,6 +264,41 @@ def _open_stdio(index: int) -> None:
     for fd, target in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
         os.dup2(fd, target)
         os.close(fd)
+
+
+def process_spec(
+    job: dict[str, Any], code: Any, first: int, end: int, workdir: str
+) -> dict[str, Any]:
+    """Everything a test process needs, as plain values (``marshal`` carries them to a clone of
+    the zygote): the program's code, the calls of tests ``first`` to ``end - 1``, the limits
+    and the working directory."""
+    limits = job["limits"]
+    tests = [
+        {
+            "kind": test.kind.value,
+            "fn_name": test.fn_name,
+            "calls_itself": test.fn_name in job["calls_itself"],
+            "args": tuple(test.args) if test.kind is TestKind.CALL else (),
+            "check_code": check_code,
+            "check_source": test.check_code if check_code is None else None,
+        }
+        for test, check_code in zip(job["tests"][first:end], job["check_codes"][first:end])
+    ]
+    return {
+        "workdir": workdir,
+        "first": first,
+        "tests": tests,
+        "cpu_time": limits.cpu_time,
+        "as_limit": job["as_limit"],
+        "output_bytes": limits.output_bytes,
+        "open_files": limits.open_files,
+        "nproc": job["nproc"],
+        "coverage": job["coverage"],
+        "max_line": job["max_line"],
+        "instrumented": job.get("instrumented", False),
+        "marked_lines": job.get("marked_lines", ()),
+        "code": code,
+    }
 
 
 def run_child(spec: dict[str, Any], server: Server, forked: bool = False) -> None:

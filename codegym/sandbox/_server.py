@@ -17,9 +17,9 @@ limit failures.
 
 Its parts, one module each: the wire to the executor (``_wire``), the start-up isolation and
 self-check (``_setup``, ``_isolation``, ``_cgroups``, ``_seccomp``), the compile step
-(``_compile``), the zygote (``_zygote``), the test's process (``_child``), its working directory
-(``_workdir``) and the verdict (``_verdict``). This module holds the server's loop: jobs in,
-tests run, waited for, killed and reaped, results out.
+(``_compile``), the zygote (``_zygote``), the test's process and its spec (``_child``), watching
+it (``_watch``), its working directory (``_workdir``) and the verdict (``_verdict``). This module
+holds the server's loop: jobs in, tests run, waited for, killed and reaped, results out.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from codegym.sandbox._child import (
     TESTS_PER_PROCESS,
     enter_workdir,
     interpreter_state,
+    process_spec,
     read_records,
     run_child,
     setup_failed,
@@ -55,6 +56,7 @@ from codegym.sandbox._child import (
 )
 from codegym.sandbox._compile import COMPILE_ERRORS, CheckCodes, compile_program, map_to_statements
 from codegym.sandbox._verdict import classify
+from codegym.sandbox._watch import TestClock, watch
 from codegym.sandbox._wire import CHILD_ENV, HEADER, recv, send
 from codegym.sandbox._workdir import (
     clear_dir,
@@ -91,61 +93,12 @@ RUN_ROOT = "/tmp/codegym-run"
 STDERR_KEEP = 4096
 
 
-CPU_TICK = 0.1
-"""Seconds between two reads of a running test's CPU time (tests that end sooner cost none)."""
-
-
 def _vm_size_bytes() -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmSize:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def _process_spec(
-    job: dict[str, Any], code: Any, first: int, end: int, workdir: str
-) -> dict[str, Any]:
-    """Everything a test process needs, as plain values (``marshal`` carries them to a clone of
-    the zygote): the program's code, the calls of tests ``first`` to ``end - 1``, the limits
-    and the working directory."""
-    limits = job["limits"]
-    tests = [
-        {
-            "kind": test.kind.value,
-            "fn_name": test.fn_name,
-            "calls_itself": test.fn_name in job["calls_itself"],
-            "args": tuple(test.args) if test.kind is TestKind.CALL else (),
-            "check_code": check_code,
-            "check_source": test.check_code if check_code is None else None,
-        }
-        for test, check_code in zip(job["tests"][first:end], job["check_codes"][first:end])
-    ]
-    return {
-        "workdir": workdir,
-        "first": first,
-        "tests": tests,
-        "cpu_time": limits.cpu_time,
-        "as_limit": job["as_limit"],
-        "output_bytes": limits.output_bytes,
-        "open_files": limits.open_files,
-        "nproc": job["nproc"],
-        "coverage": job["coverage"],
-        "max_line": job["max_line"],
-        "instrumented": job.get("instrumented", False),
-        "marked_lines": job.get("marked_lines", ()),
-        "code": code,
-    }
-
-
-@dataclasses.dataclass
-class _TestClock:
-    """The test a process is running as the server last saw it: its index, and the wall clock
-    and the CPU count (since the process started) when the server saw it begin."""
-
-    index: int
-    wall_start: float
-    cpu: float
 
 
 def _number(value: Any) -> float:
@@ -384,8 +337,11 @@ class Server:
             return [{"status": "infra", "detail": f"could not start the test's process: {exc}"}]
         children = self.zygote.children if self.zygote is not None else None
         cpu_start = self.cpucg.usage() if self.cpucg is not None else 0.0
-        clock = _TestClock(first, start, 0.0)
-        killed, polled = self._wait(pid, limits, end - first, cpu_start, clock)
+        clock = TestClock(first, start, 0.0)
+        killed, polled = watch(
+            pid, limits, end - first, clock,
+            read_cpu=lambda: self._test_cpu(cpu_start), running_test=self._running_test,
+        )  # fmt: skip
         if killed:
             self._kill(pid)
         _, status, usage = os.wait4(pid, 0)
@@ -455,7 +411,7 @@ class Server:
         zygote (the spec travels through ``jobmem``), or forked from here where there is no
         zygote, or the spec is too large for that page or holds values ``marshal`` cannot carry
         (call arguments of other types)."""
-        spec = _process_spec(job, code, first, end, workdir)
+        spec = process_spec(job, code, first, end, workdir)
         if self.zygote is not None:
             try:
                 blob = marshal.dumps(spec)
@@ -490,72 +446,6 @@ class Server:
             return self.cpucg.usage() - cpu_start
         spare = self.zygote.pid if self.zygote is not None else None
         return _isolation.descendants_cpu(exclude=spare)
-
-    def _wait(
-        self, pid: int, limits: Any, n_tests: int, cpu_start: float, clock: _TestClock
-    ) -> tuple[str | None, float]:
-        """Wait for a test process to exit; returns ``(why it must be killed, CPU used by all its
-        processes)``, the reason None when it exited on its own.
-
-        Every ``CPU_TICK`` the CPU time of all the test's processes together is read, and the
-        index of the test the process is running (``clock`` follows it): past ``cpu_time`` since
-        the running test began it is killed ("cpu"), however many processes or threads shared
-        the work. The wall-clock backstop is for programs that sleep or block, not for slow
-        machines: at the end of each wall-time period the test is killed ("wall") only if it used
-        almost no CPU during the period (under 2% of it). A program that computes, however
-        starved by machine load, runs on until its CPU time decides, so results do not depend on
-        load. An absolute cap, ``limits.hard_wall_time`` per test, bounds even pathological
-        cases. The process as a whole never gets more than ``n_tests`` times each limit, whatever
-        it writes where the server reads its progress.
-        """
-        import select
-
-        period = limits.effective_wall_time
-        start = time.monotonic()
-        hard_deadline = start + limits.hard_wall_time
-        process_deadline = start + n_tests * limits.hard_wall_time
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        poller = select.poll()
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        total = last_cpu = 0.0
-        period_end = start + period
-        try:
-            while True:
-                wake = min(time.monotonic() + CPU_TICK, period_end, hard_deadline)
-                while True:
-                    left = wake - time.monotonic()
-                    if pidfd is not None:
-                        if poller.poll(max(left, 0) * 1000):
-                            return None, total
-                    elif os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                        return None, total
-                    else:
-                        time.sleep(0.001)
-                    if time.monotonic() >= wake:
-                        break
-                total = max(total, self._test_cpu(cpu_start))
-                now = time.monotonic()
-                running = self._running_test()
-                if n_tests > 1 and clock.index < running < clock.index + n_tests:
-                    clock.index, clock.wall_start, clock.cpu = running, now, total
-                    last_cpu, period_end = total, now + period
-                    hard_deadline = min(now + limits.hard_wall_time, process_deadline)
-                cpu = total - clock.cpu
-                if cpu > limits.cpu_time or total > n_tests * limits.cpu_time:
-                    return "cpu", total
-                if now >= hard_deadline:
-                    return "wall", total
-                if now >= period_end:
-                    if total - last_cpu < 0.02 * period:
-                        return "wall", total
-                    last_cpu, period_end = total, now + period
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
 
     def _running_test(self) -> int:
         """The index of the test the process is running, as it wrote it (-1: none yet)."""

@@ -8,10 +8,6 @@ import logging
 import os
 import pickle
 import queue
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -22,8 +18,8 @@ from typing import Any, Protocol
 
 from codegym.errors import ConfigError, SandboxError
 from codegym.sandbox._batch import Job, run_batch
+from codegym.sandbox._connection import StartingServer, _Server
 from codegym.sandbox._results import build_result
-from codegym.sandbox._wire import CHILD_ENV, HEADER
 from codegym.sandbox.compare import Comparator, default_comparator
 from codegym.sandbox.types import ExecutionResult, Limits, Outcome, TestCase, TestKind
 
@@ -60,170 +56,6 @@ def _tests_of(tests_or_problem: TestsLike) -> tuple[tuple[TestCase, ...], Compar
         if not isinstance(t, TestCase):
             raise ConfigError(f"tests[{i}] is a {type(t).__name__}, not a codegym.sandbox.TestCase")
     return tests, comparator if callable(comparator) else None
-
-
-# The server starts without importing the ``codegym`` package: its ``__init__`` registers the
-# envs and so imports gymnasium and numpy, about 300 modules and 100 MiB of address space that
-# every forked test would inherit (a dearer fork, more copy-on-write faults). Stand-in package
-# modules whose ``__path__`` is the real directory let the server import just the sandbox modules.
-# ``sys.path[0]`` is made absolute, as ``python -m`` makes it.
-_SERVER_BOOT = """\
-import os, sys, types
-if sys.path and sys.path[0] == "":
-    sys.path[0] = os.getcwd()
-for name, path in (("codegym", {codegym!r}), ("codegym.sandbox", {sandbox!r})):
-    package = types.ModuleType(name)
-    package.__path__ = [path]
-    sys.modules[name] = package
-from codegym.sandbox._server import main
-main()
-"""
-
-
-def _server_command(fd: int) -> list[str]:
-    sandbox = os.path.dirname(os.path.abspath(__file__))
-    boot = _SERVER_BOOT.format(codegym=os.path.dirname(sandbox), sandbox=sandbox)
-    return [sys.executable, "-c", boot, str(fd)]
-
-
-class _Server:
-    """One sandbox server process and the socket to it."""
-
-    def __init__(self) -> None:
-        self.cpu: int | None = None  # the CPU of its last pinned run
-        ours, theirs = socket.socketpair()
-        self._errlog = tempfile.TemporaryFile()
-        env = {
-            **CHILD_ENV,  # the server's start-up needs the rest; it keeps only these for tests
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        }
-        try:
-            self.proc = subprocess.Popen(
-                _server_command(theirs.fileno()),
-                pass_fds=[theirs.fileno()],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._errlog,
-                start_new_session=True,
-            )
-        finally:
-            theirs.close()
-        self.sock = ours
-        self.sock.settimeout(60)
-        self._inbox = bytearray()
-        hello = self._recv()
-        if hello is None or "fatal" in hello:
-            detail = hello["fatal"] if hello else self._stderr()
-            self.close()
-            raise SandboxError(f"the sandbox server failed to start: {detail}")
-        self.features: list[str] = hello["features"]
-        self.warnings: list[str] = hello["warnings"]
-
-    def _stderr(self) -> str:
-        self._errlog.seek(0)
-        return self._errlog.read()[-2000:].decode("utf-8", "replace")
-
-    def _recv(self) -> Any:
-        """The next message, waiting for it (within the socket's timeout); None at end of file."""
-        while True:
-            message = self.take()
-            if message is not None:
-                return message
-            if not self._fill():
-                return None
-
-    def _fill(self) -> bool:
-        """Read what the socket holds into the inbox (one call); False at end of file."""
-        chunk = self.sock.recv(1 << 18)
-        self._inbox += chunk
-        return bool(chunk)
-
-    def take(self) -> dict[str, Any] | None:
-        """The next whole message already read, or None."""
-        inbox = self._inbox
-        if len(inbox) < HEADER.size:
-            return None
-        end = HEADER.size + HEADER.unpack_from(inbox)[0]
-        if len(inbox) < end:
-            return None
-        with memoryview(inbox) as view:
-            message = pickle.loads(view[HEADER.size : end])
-        del inbox[:end]
-        return message
-
-    def pump(self) -> bool:
-        """For a socket the caller knows is readable: read what it holds (one call, without
-        waiting); False when the server is gone. Whole replies then come from :meth:`take`."""
-        try:
-            return self._fill()
-        except OSError as exc:
-            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
-
-    def send(self, job: dict[str, Any], timeout: float | None) -> None:
-        """Send one job (waiting at most ``timeout`` seconds for the socket, None: as long as it
-        takes); its reply comes back through :meth:`receive`, or :meth:`pump` and :meth:`take`."""
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.sendall(HEADER.pack(len(data)) + data)
-        except OSError as exc:
-            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
-
-    def receive(self) -> dict[str, Any]:
-        """The reply to the job sent first of those not answered yet, waiting at most the
-        timeout given to :meth:`send`."""
-        try:
-            reply = self._recv()
-        except OSError as exc:
-            raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
-        if reply is None:
-            raise SandboxError(self.died())
-        return reply
-
-    def died(self) -> str:
-        """What to say about a server that closed its socket."""
-        return f"the sandbox server died: {self._stderr() or 'no message'}"
-
-    def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        self.send(job, timeout)
-        return self.receive()
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        finally:
-            # At end of file on its socket the server cleans up (its memory cgroup) and exits.
-            try:
-                self.proc.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self._errlog.close()
-
-
-class _StartingServer(threading.Thread):
-    """Starts one server in a thread of its own, so that a batch's servers start side by side."""
-
-    def __init__(self) -> None:
-        super().__init__(name="codegym-sandbox-start", daemon=True)
-        self.server: _Server | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.server = _Server()
-        except BaseException as exc:  # noqa: BLE001 - handed to the batch that waits for it
-            self.error = exc
 
 
 class Executor:
@@ -349,7 +181,7 @@ class Executor:
             new = min(count - len(servers), self.workers - self._started)
             self._started += new
         if new > 0:
-            starting = [_StartingServer() for _ in range(new)]
+            starting = [StartingServer() for _ in range(new)]
             for s in starting:
                 s.start()
             for s in starting:
