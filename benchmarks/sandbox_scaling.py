@@ -7,7 +7,8 @@ missing), one test each, or with ``--apps`` on the bundled problems with stdin/s
 (APPS-style, about 13 tests a program), coverage on, every repetition on programs the cache has
 not seen. Prints, medians over repetitions:
 - programs/s for each worker count, pinned (``run_many``'s default) and unpinned, with the speedup
-  over one worker and the efficiency (speedup / workers);
+  over one worker and the efficiency (speedup / workers), and the caller's CPU time per program
+  (pinned; the process that calls ``run_many``: pickling, waiting on sockets, judging);
 - the floor of any fork-per-program design, on one core, times the workers: what perfect scaling
   of a bare fork would give (HumanEval only);
 - with ``--apps``, tests/s beside programs/s;
@@ -48,8 +49,9 @@ def _programs(limit: int, apps: bool = False) -> list:
 
 def _rate(
     workers: int, pin: bool, reps: int, limit: int, tag: str, barrier=None, apps: bool = False
-) -> list[float]:  # noqa: ANN001
-    """Programs/s of one executor for each of ``reps`` fresh batches."""
+) -> list[tuple[float, float]]:  # noqa: ANN001
+    """Programs/s of one executor, and the caller's CPU milliseconds per program, for each of
+    ``reps`` fresh batches."""
     from codegym.sandbox import Executor
 
     problems = _programs(limit, apps)
@@ -65,9 +67,10 @@ def _rate(
             if barrier is not None:
                 barrier.wait()
             jobs = [(p.canonical_solution + f"\n# {tag} {rep}\n", p) for p in problems]
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             results = ex.run_many(jobs)
-            out.append(len(jobs) / (time.perf_counter() - start))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - start
+            out.append((len(jobs) / wall, cpu / len(jobs) * 1e3))
             assert all(r.passed for r in results), [r.outcome for r in results if not r.passed][:3]
     return out
 
@@ -101,17 +104,18 @@ def main() -> None:
     else:
         print(f"  {tests_each:.1f} tests a program: tests/s = programs/s x {tests_each:.1f}")
     print(
-        f"  {'workers':>7s} {'pinned':>9s} {'speedup':>8s} {'effic.':>7s} {'unpinned':>9s} {'speedup':>8s} "
+        f"  {'workers':>7s} {'pinned':>9s} {'speedup':>8s} {'effic.':>7s} {'caller ms':>9s}"
+        f" {'unpinned':>9s} {'speedup':>8s} "
         + (f"{'/ floor x W':>11s}" if floor is not None else f"{'tests/s':>9s}")
     )
     base: dict[bool, float] = {}
     best = 0.0
     for w in args.workers:
-        rates = {}
+        rates, caller = {}, {}
         for pin in (True, False):
-            rates[pin] = statistics.median(
-                _rate(w, pin, args.reps, args.limit, f"w{w}{pin}", None, args.apps)
-            )
+            runs = _rate(w, pin, args.reps, args.limit, f"w{w}{pin}", None, args.apps)
+            rates[pin] = statistics.median(rate for rate, _ in runs)
+            caller[pin] = statistics.median(ms for _, ms in runs)
             base.setdefault(pin, rates[pin])
         best = max(best, *rates.values())
         last = (
@@ -121,7 +125,7 @@ def main() -> None:
         )
         print(
             f"  {w:7d} {rates[True]:9.1f} {rates[True] / base[True]:7.2f}x {rates[True] / base[True] / w:6.0%}"
-            f" {rates[False]:9.1f} {rates[False] / base[False]:7.2f}x {last}"
+            f" {caller[True]:9.3f} {rates[False]:9.1f} {rates[False] / base[False]:7.2f}x {last}"
         )
     p = args.processes
     if p > 1:
@@ -142,7 +146,7 @@ def main() -> None:
             for proc in procs:
                 proc.join()
             # Each repetition starts together (the barrier): their sum is the node's rate.
-            total = statistics.median(sum(rep) for rep in zip(*per))
+            total = statistics.median(sum(rate for rate, _ in rep) for rep in zip(*per))
             label = "pinned" if pin else "unpinned"
             print(
                 f"  {p} processes x {each} workers, {label:8s}: {total:8.1f} programs/s together ({total / best:.2f}x one executor's best)"

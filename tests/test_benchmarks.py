@@ -79,7 +79,7 @@ def test_sandbox_scaling_benchmark(workload):
         assert re.search(r"tests a program: tests/s = programs/s x \d+\.\d", out), out
     else:
         assert re.search(r"fork floor, one core, no isolation:\s+\d", out), out
-    assert re.search(r"^\s+2\s+\d+\.\d\s+\d+\.\d\dx\s+\d+%", out, re.M), out
+    assert re.search(r"^\s+2\s+\d+\.\d\s+\d+\.\d\dx\s+\d+%\s+\d+\.\d{3}\s+\d+\.\d", out, re.M), out
     assert re.search(r"2 processes x 1 workers, unpinned:\s+\d+\.\d programs/s together", out), out
 
 
