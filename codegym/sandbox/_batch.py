@@ -9,14 +9,16 @@ bounded how many programs one caller could feed.
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import time
 from collections import deque
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from codegym.errors import SandboxError
 from codegym.sandbox._cpus import CpuPool, lock_cpus
+from codegym.sandbox._wire import REPLIES_HELD
 from codegym.sandbox.compare import Comparator
 from codegym.sandbox.types import ExecutionResult, TestCase
 
@@ -64,8 +66,15 @@ def run_batch(executor: Executor, jobs: list[Job]) -> list[ExecutionResult]:
 
 PIPELINE_BYTES = 32 << 10
 """A job this small (the program and its pickled tests) may wait in a busy server's socket
-buffer, so the server starts it the moment it replies to the one before, without a round trip
+buffer, so the server starts it the moment it finishes the one before, without a round trip
 through the caller; bigger ones go only to idle servers, where sending cannot block the batch."""
+
+HUNG_CHECK = 1.0
+"""Seconds between two looks for servers past their job's budget (budgets are 30 s or more)."""
+
+PIPELINE_DEPTH = 1 + REPLIES_HELD
+"""Jobs sent to a server at most: the one it runs, and enough waiting behind it that it still
+has one to run while the caller handles the replies it sends together."""
 
 
 class _Batch:
@@ -87,7 +96,8 @@ class _Batch:
         self.deadline: dict[_Server, float] = {}  # when the running job counts as hung
         self.started: dict[_Server, float] = {}  # when it started
         self.cpu_of: dict[_Server, int | None] = {}
-        self.selector = selectors.DefaultSelector()
+        self.by_fd: dict[int, _Server] = {}
+        self.poller = select.epoll()
 
     def run(self, servers: list[_Server], cpus: CpuPool) -> None:
         for server in servers:
@@ -95,61 +105,69 @@ class _Batch:
             if cpu is not None:
                 server.cpu = cpu  # its last CPU where free: warm caches
             self.add(server, cpu)
+        check = time.perf_counter() + HUNG_CHECK
         while self.sent:
+            for fd, _ in self.poller.poll(max(check - time.perf_counter(), 0.0)):
+                server = self.by_fd.get(fd)
+                if server is not None:  # not retired by an earlier reply of this round
+                    self.on_readable(server)
             now = time.perf_counter()
-            wait = min(self.deadline.values()) - now
-            for key, _ in self.selector.select(max(wait, 0.0)):
-                if key.data in self.sent:  # not retired by an earlier reply of this round
-                    self.on_readable(key.data)
-            now = time.perf_counter()
-            for server, deadline in list(self.deadline.items()):
-                if now >= deadline:
-                    budget = self.jobs[self.sent[server][0]].budget
-                    self.fail(server, f"the sandbox server did not reply in {budget:.0f} s")
+            if now >= check:
+                check = now + HUNG_CHECK
+                for server, deadline in list(self.deadline.items()):
+                    if now >= deadline:
+                        budget = self._budget(server)
+                        self.fail(server, f"the sandbox server did not reply in {budget:.0f} s")
 
     def add(self, server: _Server, cpu: int | None) -> None:
         """Take ``server`` into the batch and keep it busy."""
         self.cpu_of[server] = cpu
         self.sent[server] = deque()
-        self.selector.register(server.sock, selectors.EVENT_READ, server)
+        self.by_fd[server.sock.fileno()] = server
+        self.poller.register(server.sock, select.EPOLLIN)
         self.feed(server)
 
     def feed(self, server: _Server) -> None:
-        """Send ``server`` a job if it has none, and one more to wait behind it where small and
-        more jobs are pending than servers (at the batch's end they go to idle servers)."""
+        """Send ``server`` a job if it has none, and small ones to wait behind it while more
+        jobs are pending than the servers hold (at the batch's end they go to idle servers)."""
         queue = self.sent[server]
-        while self.pending and (
-            not queue
-            or (
-                len(queue) == 1
-                and len(self.pending) > len(self.sent)
-                and _size(self.jobs[self.pending[0]]) <= PIPELINE_BYTES
-            )
-        ):
-            i = self.pending.popleft()
-            job = self.jobs[i]
+        new: list[int] = []
+        while self.pending and len(queue) + len(new) < PIPELINE_DEPTH:
+            ahead = len(queue) + len(new)
+            if ahead and (
+                len(self.pending) <= ahead * len(self.sent)
+                or _size(self.jobs[self.pending[0]]) > PIPELINE_BYTES
+            ):
+                break
+            new.append(self.pending.popleft())
+        if new:
+            cpu = self.cpu_of[server]
             try:
-                # No timeout: the job is small or the server idle, so sending never waits.
-                server.send({**job.message, "cpu": self.cpu_of[server]}, None)
+                # No timeout: the jobs are small or the server idle, so sending never waits.
+                server.send(*({**self.jobs[i].message, "cpu": cpu} for i in new), timeout=None)
             except SandboxError as exc:
-                if queue:  # the running job is the one to blame; this one waits for another
-                    self.pending.appendleft(i)
-                else:
-                    queue.append(i)
+                if not queue:  # the first is the one to blame; the others wait for another
+                    queue.append(new.pop(0))
                     self.started[server] = time.perf_counter()
+                self.pending.extendleft(reversed(new))
                 self.fail(server, str(exc))
                 return
             if not queue:
                 self.started[server] = time.perf_counter()
-                self.deadline[server] = self.started[server] + job.budget
-            queue.append(i)
+            queue.extend(new)
+            self.deadline[server] = self.started[server] + self._budget(server)
         if not queue:
             self.drop(server)
             self.executor._release(server)
 
+    def _budget(self, server: _Server) -> float:
+        """Seconds the server may take to reply to its running job, from when it started: the
+        reply may wait for the next job's."""
+        return sum(self.jobs[i].budget for i in islice(self.sent[server], REPLIES_HELD))
+
     def on_readable(self, server: _Server) -> None:
-        """Read what ``server`` sent and handle every whole reply in it (a reply that has not
-        all arrived waits for the next round)."""
+        """Read what ``server`` sent, handle every whole reply in it (a reply that has not all
+        arrived waits for the next round), then send it more jobs."""
         try:
             alive = server.pump()
         except SandboxError as exc:
@@ -160,8 +178,11 @@ class _Batch:
             if reply is None:
                 break
             self.on_reply(server, reply)
-        if not alive and server in self.sent:
-            self.fail(server, server.died())
+        if server in self.sent:
+            if alive:
+                self.feed(server)
+            else:
+                self.fail(server, server.died())
 
     def on_reply(self, server: _Server, reply: dict[str, Any]) -> None:
         queue = self.sent[server]
@@ -172,10 +193,9 @@ class _Batch:
             return
         if queue:
             self.started[server] = now
-            self.deadline[server] = now + self.jobs[queue[0]].budget
+            self.deadline[server] = self.started[server] + self._budget(server)
         else:
             del self.started[server], self.deadline[server]
-        self.feed(server)
 
     def fail(self, server: _Server, error: str | None) -> None:
         """Retire ``server``: its running job gets ``error`` (an INFRA_ERROR), the jobs waiting
@@ -202,7 +222,8 @@ class _Batch:
         self.add(fresh, cpu)
 
     def drop(self, server: _Server) -> None:
-        self.selector.unregister(server.sock)
+        self.poller.unregister(server.sock)
+        del self.by_fd[server.sock.fileno()]
         del self.sent[server], self.cpu_of[server]
         self.started.pop(server, None)
         self.deadline.pop(server, None)
@@ -215,7 +236,7 @@ class _Batch:
         for server in list(self.sent):
             self.drop(server)
             self.executor._discard(server)
-        self.selector.close()
+        self.poller.close()
 
 
 def _size(job: Job) -> int:

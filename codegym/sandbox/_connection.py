@@ -117,13 +117,17 @@ class _Server:
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
 
-    def send(self, job: dict[str, Any], timeout: float | None) -> None:
-        """Send one job (waiting at most ``timeout`` seconds for the socket, None: as long as it
-        takes); its reply comes back through :meth:`receive`, or :meth:`pump` and :meth:`take`."""
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    def send(self, *jobs: dict[str, Any], timeout: float | None) -> None:
+        """Send jobs, in one write (waiting at most ``timeout`` seconds for the socket, None: as
+        long as it takes); their replies come back in order through :meth:`receive`, or
+        :meth:`pump` and :meth:`take`."""
+        frames = []
+        for job in jobs:
+            data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            frames += (HEADER.pack(len(data)), data)
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(HEADER.pack(len(data)) + data)
+            self.sock.sendall(b"".join(frames))
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
 
@@ -143,7 +147,7 @@ class _Server:
         return f"the sandbox server died: {self._stderr() or 'no message'}"
 
     def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        self.send(job, timeout)
+        self.send(job, timeout=timeout)
         return self.receive()
 
     def alive(self) -> bool:

@@ -31,6 +31,7 @@ import mmap
 import os
 import pickle
 import resource
+import select
 import signal
 import sys
 import tempfile
@@ -57,7 +58,7 @@ from codegym.sandbox._child import (
 from codegym.sandbox._compile import COMPILE_ERRORS, CheckCodes, compile_program, map_to_statements
 from codegym.sandbox._verdict import classify
 from codegym.sandbox._watch import TestClock, watch
-from codegym.sandbox._wire import CHILD_ENV, HEADER, recv, send
+from codegym.sandbox._wire import CHILD_ENV, HEADER, REPLIES_HELD, recv, send
 from codegym.sandbox._workdir import (
     clear_dir,
     remove_tree,
@@ -216,10 +217,14 @@ class Server:
             self.sock_fd,
             {"ready": True, "features": self.features, "warnings": self.warnings, "uid": self.uid},
         )
+        waiting = select.poll()
+        waiting.register(self.sock_fd, select.POLLIN)
+        held: list[dict[str, Any]] = []
         while True:
             job = recv(self.sock_fd)
             if job is None:
                 return
+            start = time.monotonic()
             try:
                 self.pin(job["cpu"])
                 reply = self.run_job(job)
@@ -227,9 +232,15 @@ class Server:
                 reply = {
                     "infra_error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
                 }
+            reply["wall"] = time.monotonic() - start
             if self.retire:
                 reply["retired"] = True  # the executor starts another server
-            send(self.sock_fd, reply)
+            held.append(reply)
+            # The next job is already here: this reply can wait for the next one's.
+            if not self.retire and len(held) < REPLIES_HELD and waiting.poll(0):
+                continue
+            send(self.sock_fd, *held)
+            held.clear()
             if self.retire:
                 return
 
@@ -249,7 +260,7 @@ class Server:
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
         program: str = job["program"]
-        limits = job["limits"]
+        limits = job["limits"] = pickle.loads(job.pop("limits_blob"))
         # Children never need the expected answers (the caller judges); a program could find them
         # in its own memory (gc, frames) and print them.
         job["tests"] = [_without_expectations(t) for t in pickle.loads(job.pop("tests_blob"))]

@@ -14,10 +14,20 @@ CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 HEADER = struct.Struct("!I")
 
+REPLIES_HELD = 2
+"""Replies a server may send together: when the next job is already waiting in its socket as
+it finishes one, it holds that reply back until the next one (up to this many in all), so the
+caller wakes once per that many programs, not once per program (a wake-up costs the caller
+about as much CPU as handling a reply)."""
 
-def send(sock_fd: int, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(HEADER.pack(len(data)) + data)
+
+def send(sock_fd: int, *objs: Any) -> None:
+    """Send each of ``objs`` as a frame of its own, all in one write where the socket takes it."""
+    frames = []
+    for obj in objs:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        frames += (HEADER.pack(len(data)), data)
+    view = memoryview(b"".join(frames))
     while view:
         n = os.write(sock_fd, view)
         view = view[n:]

@@ -99,6 +99,7 @@ class Executor:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, ExecutionResult] = OrderedDict()
         self._prepared: OrderedDict[int, tuple[tuple[TestCase, ...], bytes, bytes]] = OrderedDict()
+        self._limits_wire: dict[tuple[Limits, bool], tuple[bytes, bytes]] = {}
         self._closed = False
         self.features: list[str] = []
         self.stats = {"runs": 0, "cache_hits": 0, "infra_errors": 0}
@@ -267,11 +268,12 @@ class Executor:
         limits = limits or self.limits
         coverage = self.coverage if coverage is None else coverage
         tests_blob, digest = self._prepare(tests)
+        limits_blob, settings = self._settings(limits, coverage)
         # Expected answers never leave this process: the comparison happens here.
         message = {
             "program": program,
             "tests_blob": tests_blob,
-            "limits": limits,
+            "limits_blob": limits_blob,
             "coverage": coverage,
             "cpu": None,
         }
@@ -279,7 +281,7 @@ class Executor:
             program=program,
             tests=tests,
             comparator=comparator,
-            key=_cache_key(program, digest, limits, coverage, comparator),
+            key=_cache_key(program, digest, settings, comparator),
             message=message,
             budget=30.0 + len(tests) * (limits.hard_wall_time + 5.0),
         )
@@ -296,6 +298,7 @@ class Executor:
     def _finish(self, job: Job, reply: dict[str, Any], wall: float) -> ExecutionResult:
         """The server's reply as a result (compared against the expected answers here), counted
         and cached."""
+        wall = reply.get("wall", wall)  # the server's own figure, where it could give one
         result = build_result(job.program, job.tests, reply, job.comparator, wall)
         self.stats["runs"] += 1
         if result.outcome is Outcome.INFRA_ERROR:
@@ -324,6 +327,21 @@ class Executor:
             if len(self._prepared) > PREPARED_SIZE:
                 self._prepared.popitem(last=False)
         return blob, digest
+
+    def _settings(self, limits: Limits, coverage: bool) -> tuple[bytes, bytes]:
+        """The limits as the server gets them (pickled) and the settings' part of cache keys:
+        made once per setting, since an env or a trainer passes the same ones every run."""
+        entry = self._limits_wire.get((limits, coverage))
+        if entry is None:
+            entry = (
+                pickle.dumps(limits, protocol=pickle.HIGHEST_PROTOCOL),
+                _settings_key(limits, coverage),
+            )
+            with self._lock:
+                if len(self._limits_wire) >= PREPARED_SIZE:
+                    self._limits_wire.clear()
+                self._limits_wire[(limits, coverage)] = entry
+        return entry
 
     def run_many(
         self,
@@ -358,13 +376,16 @@ def _tests_digest(tests: tuple[TestCase, ...]) -> bytes:
     return hashlib.sha256(pickle.dumps(tests, protocol=4)).digest()
 
 
-def _cache_key(
-    program: str, tests_digest: bytes, limits: Limits, coverage: bool, comparator: Any
-) -> str:
+def _settings_key(limits: Limits, coverage: bool) -> bytes:
+    """The run settings' part of a cache key."""
+    return repr((limits, coverage)).encode()
+
+
+def _cache_key(program: str, tests_digest: bytes, settings: bytes, comparator: Any) -> str:
     h = hashlib.sha256()
     h.update(program.encode("utf-8", "surrogatepass"))
     h.update(tests_digest)
-    h.update(repr((limits, coverage)).encode())
+    h.update(settings)
     name = getattr(comparator, "__qualname__", "<")
     # Module-level functions are keyed by name (stable across processes); lambdas, closures and
     # callable objects by identity, so two different ones never share cache entries.

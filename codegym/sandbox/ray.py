@@ -31,7 +31,14 @@ from codegym.sandbox._ray_node import (
     remote_worker,
 )
 from codegym.sandbox.compare import Comparator, default_comparator
-from codegym.sandbox.executor import Executor, TestsLike, _cache_key, _tests_digest, _tests_of
+from codegym.sandbox.executor import (
+    Executor,
+    TestsLike,
+    _cache_key,
+    _settings_key,
+    _tests_digest,
+    _tests_of,
+)
 from codegym.sandbox.types import ExecutionResult, Limits, Outcome
 
 __all__ = ["RayExecutor", "executor_for"]
@@ -347,6 +354,7 @@ class RayExecutor:
         ray = import_ray()
         limits = limits or self.limits
         coverage = self.coverage if coverage is None else coverage
+        settings = _settings_key(limits, coverage)
         results: list[ExecutionResult | None] = [None] * len(jobs)
         keys: dict[int, str] = {}
         payloads: dict[int, Any] = {}  # id of a job's tests object -> what the actor receives
@@ -356,9 +364,7 @@ class RayExecutor:
                 raise ConfigError(f"program must be a str, got {type(program).__name__}")
             tests, own = _tests_of(source)
             chosen = comparator or own
-            key = _cache_key(
-                program, _tests_digest(tests), limits, coverage, chosen or default_comparator
-            )
+            key = _cache_key(program, _tests_digest(tests), settings, chosen or default_comparator)
             with self._lock:
                 hit = self._cache.get(key)
                 if hit is not None:

@@ -231,7 +231,8 @@ class ExecutionResult:
     infra_error: str | None = None
     """What broke inside the sandbox, for ``INFRA_ERROR``."""
     wall_time: float = 0.0
-    """Seconds the whole run took, as seen by the caller."""
+    """Seconds the whole run took on the sandbox server (as the caller saw it, for
+    ``INFRA_ERROR``)."""
     cached: bool = False
     """True when this result came from the executor's cache."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

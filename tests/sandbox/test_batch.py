@@ -8,7 +8,9 @@ import signal
 import threading
 import time
 
-from codegym.sandbox import Executor, Outcome, TestCase
+import pytest
+
+from codegym.sandbox import Executor, Limits, Outcome, TestCase
 
 ECHO = [TestCase.stdio("5\n", "5\n")]
 
@@ -67,3 +69,35 @@ def test_threads_share_one_executor_in_batches():
         assert sorted(results) == [0, 1, 2]
         assert all(r.passed for rs in results.values() for r in rs)
         assert ex._started <= 2
+
+
+def test_each_result_carries_its_own_run_time_when_replies_come_together():
+    # Servers send two replies at once when the next job was already waiting: a result's
+    # wall time is still its own run's, measured on the server.
+    with Executor(workers=2, cache_size=0) as ex:
+        results = ex.run_many([(_echo(i, 0.3), ECHO) for i in range(10)])
+        assert all(r.passed for r in results), [r.outcome for r in results]
+        walls = [r.wall_time for r in results]
+        assert all(0.3 <= w < 0.55 for w in walls), walls
+
+
+@pytest.mark.slow
+def test_a_server_that_stops_replying_costs_its_job_and_the_batch_goes_on():
+    limits = Limits(cpu_time=0.1, wall_time=0.1)  # a job's budget: 30 s + 5.5 s a test
+    with Executor(workers=2, cache_size=0, limits=limits) as ex:
+        ex.run_many([(_echo(-1), ECHO), (_echo(-2), ECHO)])  # both servers warm
+        frozen = ex._idle.queue[0].proc
+        os.kill(frozen.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            results = ex.run_many([(_echo(i), ECHO) for i in range(2)])
+            took = time.monotonic() - start
+        finally:
+            if frozen.poll() is None:  # the batch gave up on it: it is gone already
+                os.kill(frozen.pid, signal.SIGKILL)
+        outcomes = sorted(r.outcome.value for r in results)
+        assert outcomes == sorted([Outcome.INFRA_ERROR.value, Outcome.PASSED.value]), outcomes
+        (hung,) = [r for r in results if r.outcome is Outcome.INFRA_ERROR]
+        assert "did not reply in 36 s" in hung.infra_error
+        assert 35 <= took < 50, took
+        assert all(r.passed for r in ex.run_many([(_echo(i), ECHO) for i in range(10, 14)]))
