@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from codegym.errors import SandboxError
-from codegym.sandbox._wire import CHILD_ENV, HEADER
+from codegym.sandbox._wire import CHILD_ENV, HEADER, encode
 
 __all__ = ["StartingServer"]
 
@@ -121,13 +121,10 @@ class _Server:
         """Send jobs, in one write (waiting at most ``timeout`` seconds for the socket, None: as
         long as it takes); their replies come back in order through :meth:`receive`, or
         :meth:`pump` and :meth:`take`."""
-        frames = []
-        for job in jobs:
-            data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-            frames += (HEADER.pack(len(data)), data)
+        data = encode(*jobs)
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(b"".join(frames))
+            self.sock.sendall(data)
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
 

@@ -21,13 +21,18 @@ caller wakes once per that many programs, not once per program (a wake-up costs 
 about as much CPU as handling a reply)."""
 
 
-def send(sock_fd: int, *objs: Any) -> None:
-    """Send each of ``objs`` as a frame of its own, all in one write where the socket takes it."""
+def encode(*objs: Any) -> bytes:
+    """``objs`` as consecutive frames, to go in one write."""
     frames = []
     for obj in objs:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
         frames += (HEADER.pack(len(data)), data)
-    view = memoryview(b"".join(frames))
+    return b"".join(frames)
+
+
+def send(sock_fd: int, *objs: Any) -> None:
+    """Send each of ``objs`` as a frame of its own, all in one write where the socket takes it."""
+    view = memoryview(encode(*objs))
     while view:
         n = os.write(sock_fd, view)
         view = view[n:]
