@@ -352,13 +352,15 @@ class Executor:
     ) -> list[ExecutionResult]:
         """Run many ``(program, tests_or_problem)`` pairs in parallel over all workers, in order.
 
-        One thread drives every server of the batch (a selector over their sockets), so the
+        One thread drives every server of the batch (epoll over their sockets), so the
         caller's cost per program is the pickling of the job and the comparison of the outputs,
-        not the hand-offs between threads. Programs that repeat within the batch run once.
+        not the hand-offs between threads; the next jobs wait in each server's socket, so even
+        one worker never waits for the caller between two programs. Programs that repeat within
+        the batch run once.
         """
         self._check_fork()
         prepared = [self._job(p, t, limits, coverage, None) for p, t in jobs]
-        if len(prepared) <= 1 or self.workers == 1:
+        if len(prepared) <= 1:
             return [self._execute(job) for job in prepared]
         return run_batch(self, prepared)
 
