@@ -90,9 +90,9 @@ class _Server:
             if not self._fill():
                 return None
 
-    def _fill(self) -> bool:
+    def _fill(self, flags: int = 0) -> bool:
         """Read what the socket holds into the inbox (one call); False at end of file."""
-        chunk = self.sock.recv(1 << 18)
+        chunk = self.sock.recv(1 << 18, flags)
         self._inbox += chunk
         return bool(chunk)
 
@@ -110,10 +110,12 @@ class _Server:
         return message
 
     def pump(self) -> bool:
-        """For a socket the caller knows is readable: read what it holds (one call, without
-        waiting); False when the server is gone. Whole replies then come from :meth:`take`."""
+        """Read what the socket holds, without waiting (one call); False when the server is
+        gone. Whole replies then come from :meth:`take`."""
         try:
-            return self._fill()
+            return self._fill(socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # nothing yet (a readiness event that was not this socket's)
         except OSError as exc:
             raise SandboxError(f"lost contact with the sandbox server: {exc}") from exc
 
