@@ -117,7 +117,8 @@ class _Batch:
                 for server, deadline in list(self.deadline.items()):
                     if now >= deadline:
                         budget = self._budget(server)
-                        self.fail(server, f"the sandbox server did not reply in {budget:.0f} s")
+                        message = f"the sandbox server did not reply in {budget:.0f} s"
+                        self.fail(server, message, hung=True)
 
     def add(self, server: _Server, cpu: int | None) -> None:
         """Take ``server`` into the batch and keep it busy."""
@@ -197,10 +198,10 @@ class _Batch:
         else:
             del self.started[server], self.deadline[server]
 
-    def fail(self, server: _Server, error: str | None) -> None:
-        """Retire ``server``: its running job gets ``error`` (an INFRA_ERROR), the jobs waiting
-        behind it go back to the front of the queue, and while jobs are pending another server
-        takes its place."""
+    def fail(self, server: _Server, error: str | None, hung: bool = False) -> None:
+        """Retire ``server`` (killed if ``hung``): its running job gets ``error`` (an
+        INFRA_ERROR), the jobs waiting behind it go back to the front of the queue, and while
+        jobs are pending another server takes its place."""
         queue = self.sent[server]
         if error is not None and queue:
             i = queue.popleft()
@@ -208,7 +209,7 @@ class _Batch:
         self.pending.extendleft(reversed(queue))
         cpu = self.cpu_of[server]
         self.drop(server)
-        self.executor._discard(server)
+        self.executor._discard(server, hung)
         if not self.pending:
             return
         try:

@@ -152,11 +152,15 @@ class _Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def close(self) -> None:
+    def close(self, hung: bool = False) -> None:
+        """Stop the server: it exits at end of file on its socket, after cleaning up. A ``hung``
+        one is killed at once (its zygote then kills what its test left and removes the
+        cgroups)."""
         try:
             self.sock.close()
         finally:
-            # At end of file on its socket the server cleans up (its memory cgroup) and exits.
+            if hung:
+                self.proc.kill()
             try:
                 self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:

@@ -196,8 +196,8 @@ class Executor:
                 raise next(s.error for s in starting if s.error is not None)
         return servers or [self._acquire()]
 
-    def _discard(self, server: _Server) -> None:
-        server.close()
+    def _discard(self, server: _Server, hung: bool = False) -> None:
+        server.close(hung)
         with self._lock:
             self._started -= 1
 
@@ -238,7 +238,7 @@ class Executor:
             return hit
         start = time.perf_counter()
         server: _Server | None = None
-        healthy = False  # whether the server may serve another run after this one
+        healthy = hung = False  # whether the server may serve another run after this one
         try:
             server = self._acquire()
             reply = server.call(job.message, job.budget)
@@ -246,10 +246,13 @@ class Executor:
         except SandboxError as exc:
             if server is None and self._closed:
                 raise
+            hung = isinstance(exc.__cause__, TimeoutError)
             reply = {"infra_error": str(exc)}
         finally:
-            if server is not None:
-                (self._release if healthy else self._discard)(server)
+            if server is not None and healthy:
+                self._release(server)
+            elif server is not None:
+                self._discard(server, hung)
         return self._finish(job, reply, time.perf_counter() - start)
 
     def _job(

@@ -99,5 +99,5 @@ def test_a_server_that_stops_replying_costs_its_job_and_the_batch_goes_on():
         assert outcomes == sorted([Outcome.INFRA_ERROR.value, Outcome.PASSED.value]), outcomes
         (hung,) = [r for r in results if r.outcome is Outcome.INFRA_ERROR]
         assert "did not reply in 36 s" in hung.infra_error
-        assert 35 <= took < 50, took
+        assert 35 <= took < 45, took  # the hung server is killed, not waited for
         assert all(r.passed for r in ex.run_many([(_echo(i), ECHO) for i in range(10, 14)]))
