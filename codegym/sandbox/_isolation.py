@@ -428,7 +428,8 @@ def reap_all(uid: int | None, deadline: float, children: Children | None = None)
     server: a process whose parent dies is reparented to the nearest living subreaper above it,
     this server at the latest. So when ``waitpid`` reports no child (ECHILD), none is alive, and
     ``kill(-1)`` as the slot uid would find nothing to kill. Otherwise (a live child, or a zombie
-    that reparenting just brought) the uid is killed and the loop repeats until none remain.
+    that reparenting just brought) the descendants are killed, and the uid with them, and the
+    loop repeats until none remain.
     With ``children``, "no child" means none but its spare (the zygote, no test's process).
     """
     while True:
@@ -441,10 +442,11 @@ def reap_all(uid: int | None, deadline: float, children: Children | None = None)
             return True
         if children is not None and children.none_but_spare():
             return True
+        # Directly first: a program looping on kill(-1) as the slot uid kills the helper of
+        # kill_uid, run after run, but cannot touch this server.
+        kill_descendants(children.spare if children is not None else None)
         if uid is not None:
-            kill_uid(uid)
-        else:
-            kill_descendants(children.spare if children is not None else None)
+            kill_uid(uid)  # every process of the uid at once, however fast they fork
         if time.monotonic() > deadline:
             return False
         time.sleep(0.0005)
