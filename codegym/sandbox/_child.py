@@ -229,7 +229,8 @@ def _to_json_value(value: Any, depth: int = 0) -> Any:
 def interpreter_state(stdio: Any) -> None:
     """The interpreter's state every test starts from: its streams, ``argv``, recursion limit and
     random state. The zygote sets it once, for all its clones (it never uses any of it itself); a
-    child forked from the server sets it for itself. The stdio objects were built in the server,
+    child forked from the server sets it for itself, and a test's process again before each test
+    after its first (``stdio`` None: new streams). The stdio objects were built in the server,
     unused, on descriptors of the same kinds (a regular file or /dev/null, seekable) as a test's,
     so each test gets pristine copies without building them."""
     sys.stdin, sys.stdout, sys.stderr = stdio or _make_stdio()
@@ -237,7 +238,7 @@ def interpreter_state(stdio: Any) -> None:
     sys.setrecursionlimit(RECURSION_LIMIT)
     # Every test starts from the same random state, whichever worker runs it (``os.fork`` would
     # reseed it from the OS; the zygote's clones would share the server's start-up seed).
-    random.seed(RANDOM_SEED)
+    _seed(RANDOM_SEED)
 
 
 def enter_workdir(workdir: str, index: int) -> None:
@@ -383,10 +384,7 @@ def _next_test_state(workdir: str, index: int) -> None:
     on them, and the interpreter state every test starts from."""
     os.chdir(workdir)
     _open_stdio(index)
-    sys.stdin, sys.stdout, sys.stderr = _make_stdio()
-    sys.argv = ["solution.py"]
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    _seed(RANDOM_SEED)
+    interpreter_state(None)
 
 
 def _restore_builtins(before: dict[str, Any]) -> None:
