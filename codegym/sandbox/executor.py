@@ -127,17 +127,23 @@ class Executor:
 
     # -- servers --------------------------------------------------------------------------------
 
-    def _acquire(self) -> _Server:
-        if self._closed:
-            raise SandboxError("this Executor is closed")
+    def _take_idle(self) -> _Server | None:
+        """An idle server that is still alive, or None when there is none."""
         while True:
             try:
                 server = self._idle.get_nowait()
             except queue.Empty:
-                break
+                return None
             if server.alive():
                 return server
             self._discard(server)  # it exited (retired) or was killed while idle: start another
+
+    def _acquire(self) -> _Server:
+        if self._closed:
+            raise SandboxError("this Executor is closed")
+        server = self._take_idle()
+        if server is not None:
+            return server
         with self._lock:
             start = self._started < self.workers
             if start:
@@ -169,15 +175,8 @@ class Executor:
         if self._closed:
             raise SandboxError("this Executor is closed")
         servers: list[_Server] = []
-        while len(servers) < count:
-            try:
-                server = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if server.alive():
-                servers.append(server)
-            else:
-                self._discard(server)
+        while len(servers) < count and (server := self._take_idle()) is not None:
+            servers.append(server)
         with self._lock:
             new = min(count - len(servers), self.workers - self._started)
             self._started += new
