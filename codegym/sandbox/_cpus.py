@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from collections.abc import Iterable
 
 CPU_LOCK_DIR = "/tmp/codegym-cpus"
@@ -49,28 +48,19 @@ def _try_cpu_lock(cpu: int) -> int | None:
 
 
 class CpuPool:
-    """The CPUs a batch holds, handed to its runs: a run takes its server's last CPU when it is
-    free, so servers stay on warm caches; otherwise a free CPU no server had last, then any free
-    one (None when all are taken)."""
+    """The CPUs a batch holds, handed to its servers as it starts: a server takes its last CPU
+    when it is free, so it stays on warm caches; otherwise the lowest free one (None when all are
+    taken)."""
 
     def __init__(self, cpus: Iterable[int]) -> None:
         self._free = set(cpus)
-        self._claimed: set[int] = set()  # some server's last CPU
-        self._lock = threading.Lock()
 
     def take(self, preferred: int | None) -> int | None:
-        with self._lock:
-            if preferred in self._free:
-                cpu = preferred
-            elif self._free:
-                unclaimed = self._free - self._claimed
-                cpu = min(unclaimed or self._free)
-            else:
-                return None
-            self._free.remove(cpu)
-            self._claimed.add(cpu)
-            return cpu
-
-    def give(self, cpu: int) -> None:
-        with self._lock:
-            self._free.add(cpu)
+        if preferred in self._free:
+            cpu = preferred
+        elif self._free:
+            cpu = min(self._free)
+        else:
+            return None
+        self._free.remove(cpu)
+        return cpu
