@@ -418,6 +418,16 @@ def descendants_cpu(exclude: int | None = None) -> float:
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def kill_test_processes(uid: int | None, spare: int | None) -> None:
+    """SIGKILL what tests left: every descendant but ``spare`` (the zygote), and with a slot
+    ``uid`` every process of it. Descendants first, directly: a program looping on ``kill(-1)``
+    as the slot uid kills the helper of :func:`kill_uid`, run after run, but cannot touch this
+    server; the uid then, all of its processes at once, however fast they fork."""
+    kill_descendants(spare)
+    if uid is not None:
+        kill_uid(uid)
+
+
 def reap_all(uid: int | None, deadline: float, children: Children | None = None) -> bool:
     """Kill and reap every descendant (this process is a child subreaper). True if none remain.
 
@@ -442,11 +452,7 @@ def reap_all(uid: int | None, deadline: float, children: Children | None = None)
             return True
         if children is not None and children.none_but_spare():
             return True
-        # Directly first: a program looping on kill(-1) as the slot uid kills the helper of
-        # kill_uid, run after run, but cannot touch this server.
-        kill_descendants(children.spare if children is not None else None)
-        if uid is not None:
-            kill_uid(uid)  # every process of the uid at once, however fast they fork
+        kill_test_processes(uid, children.spare if children is not None else None)
         if time.monotonic() > deadline:
             return False
         time.sleep(0.0005)

@@ -472,10 +472,7 @@ class Server:
                 target()
             except OSError:
                 pass
-        if self.uid is not None:
-            self.iso.kill_uid(self.uid)
-        else:
-            self.iso.kill_descendants(self.zygote.pid if self.zygote is not None else None)
+        self.iso.kill_test_processes(self.uid, self.zygote.pid if self.zygote is not None else None)
 
 
 def _drain(fd: int) -> bytes:
