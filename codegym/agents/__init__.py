@@ -36,15 +36,16 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 """Named configurations. ``tiny`` runs on 2 CPU cores in minutes: 16 training problems, a short
 context, and a supervised warm start on those problems' canonical completions (250 steps: enough
-that some full-task samples pass, so PPO has full-task successes to learn from; after 200,
-seeds 1 and 2 passed one full-task sample in 128, after 300 seed 0 passed 86%). Rollouts sample at temperature 0.3, and PPO scores at the
-same temperature. 256 new tokens fit every full solution. PPO learns from what passed: the binary
-reward centred on the batch's mean, the value head off (``vf_coef = 0``, so each token's
-advantage is its episode's centred reward plus the KL terms) and negative advantages dropped
-(``negative_advantage_scale = 0``). With every advantage kept, the many failed samples push down
-tokens they share with the passing ones, the policy flattens and the full task gains least or
-falls; with the value head trained, dropping the negatives collapsed the policy. Batches of 64
-episodes at 5e-5, 12 iterations. See docs/agent.md for the figures."""
+that some full-task samples pass, so PPO has full-task successes to learn from; after 200, seeds
+1 and 2 passed one full-task sample in 128, after 300 seed 0 passed 86%). Rollouts sample at
+temperature 0.3, and PPO scores at the same temperature. 256 new tokens fit every full solution.
+PPO learns from what passed: the binary reward centred on the batch's mean, the value head off
+(``vf_coef = 0``, so each token's advantage is its episode's centred reward plus the KL terms)
+and negative advantages dropped (``negative_advantage_scale = 0``). With every advantage kept,
+the many failed samples push down tokens they share with the passing ones, the policy flattens
+and the full task gains least or falls; with the value head trained, dropping the negatives
+collapsed the policy. Batches of 64 episodes at 5e-5, 12 iterations. See docs/agent.md for the
+figures."""
 
 
 def train(config: PPOConfig, **kwargs: object):  # noqa: ANN201
